@@ -50,12 +50,57 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", help="models to train (default: all)")
     p.add_argument("--retrain", action="store_true", help="train again even if cached")
     p.set_defaults(func=_zoo)
-    for register in _COMMANDS:
-        register(sub)
+    p = sub.add_parser("exercises", help="build exercises/ from solutions/, or check it is fresh")
+    p.add_argument("action", choices=["build", "check"])
+    p.add_argument("--solutions", default="solutions", help="default: %(default)s")
+    p.add_argument("--exercises", default="exercises", help="default: %(default)s")
+    p.set_defaults(func=_exercises)
+    p = sub.add_parser("run", help="execute notebooks in place, saving their outputs")
+    p.add_argument("notebooks", nargs="+")
+    p.add_argument("--timeout", type=float, default=600, help="seconds a cell may run")
+    p.set_defaults(func=_run)
+    from nclib.course import grade, reproduce
+
+    grade.add_parser(sub)
+    reproduce.add_parser(sub)
     return parser
 
 
-_COMMANDS: list = []  # course tools add their sub-commands here (see nclib.course)
+def _exercises(args) -> int:
+    from nclib.course import build
+
+    if args.action == "build":
+        changed = build.build(args.solutions, args.exercises)
+        print(f"wrote {len(changed)} notebook(s)" + "".join(f"\n  {c}" for c in changed))
+        return 0
+    problems = build.stale(args.solutions, args.exercises)
+    for p in problems:
+        print(p, file=sys.stderr)
+    if problems:
+        print("run `nclib exercises build` (or `make exercises`) and commit the result",
+              file=sys.stderr)
+        return 1
+    print("exercises/ is up to date")
+    return 0
+
+
+def _run(args) -> int:
+    import time
+    from pathlib import Path
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    for path in map(Path, args.notebooks):
+        if not path.exists():
+            raise FileNotFoundError(f"no such notebook: {path}")
+        nb = nbformat.read(path, as_version=4)
+        t0 = time.perf_counter()
+        NotebookClient(nb, timeout=args.timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        nbformat.write(nb, path)
+        print(f"{path}: ran in {time.perf_counter() - t0:.1f} s, outputs saved")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

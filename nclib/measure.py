@@ -276,7 +276,7 @@ class Row:
 
 def report(model: nn.Module, name: str | None = None, *, input_shape: Sequence[int] | None = None,
            accuracy: float | None = None, loader=None, fmt: str = "dense_fp32",
-           latency: bool = True, batch_size: int = 1, repeats: int = 30,
+           latency: bool = True, batch_size: int = 1, repeats: int = 30, warmup: int = 5,
            device: str | torch.device | None = None, extra: dict | None = None) -> Row:
     """Measure one model: accuracy, parameters, nonzeros, MACs, bytes and latency.
 
@@ -284,7 +284,8 @@ def report(model: nn.Module, name: str | None = None, *, input_shape: Sequence[i
         input_shape: one sample's shape, for MACs and latency (None skips both).
         accuracy: a known accuracy in [0, 1]; or pass `loader` to evaluate it here.
         fmt: storage format for the bytes column (see `STORAGE_FORMATS`).
-        latency: measure latency (needs `input_shape`), with `batch_size` and `repeats`.
+        latency: measure latency (needs `input_shape`), with `batch_size`, `repeats` and
+            `warmup` (use few repeats for big models on a CPU).
         extra: more columns to show, like {"sparsity": 0.9}.
     """
     if accuracy is not None and loader is not None:
@@ -299,20 +300,23 @@ def report(model: nn.Module, name: str | None = None, *, input_shape: Sequence[i
     lat = None
     if latency and input_shape is not None:
         lat = measure_latency(model, input_shape, batch_size=batch_size, repeats=repeats,
-                              device=device)
+                              warmup=warmup, device=device)
     return Row(name or type(model).__name__, accuracy, count_params(model),
                count_nonzero(model), macs, storage_bytes(model, fmt), fmt, lat, dict(extra or {}))
 
 
 def human(n: float | None, unit: str = "") -> str:
-    """1234567 -> '1.23M'; bytes with unit='B' -> '1.18 MiB'."""
+    """1234567 -> '1.23M'; bytes with unit='B' -> '1.23 MB'.
+
+    Sizes use decimal units (1 kB = 1,000 bytes), as the papers' tables do.
+    """
     if n is None:
         return "-"
     if unit == "B":
-        for u in ("B", "KiB", "MiB", "GiB"):
-            if abs(n) < 1024 or u == "GiB":
-                return f"{n:.0f} {u}" if u == "B" else f"{n:.2f} {u}"
-            n /= 1024
+        for u in ("B", "kB", "MB", "GB"):
+            if abs(n) < 1000 or u == "GB":
+                return f"{n:.0f} {u}" if u == "B" else f"{n:.3g} {u}"
+            n /= 1000
     for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
         if abs(n) >= factor:
             return f"{n / factor:.3g}{suffix}"
@@ -339,9 +343,13 @@ class Table:
         header = ["model", "accuracy", "params", "nonzeros", "MACs", "size", "latency"] + extra_keys
 
         def ratio(value, ref) -> str:
-            if value is None or ref is None or value == 0 or value == ref:
+            if value is None or ref is None or value == 0 or ref == 0 or value == ref:
                 return ""
-            return f" ({ref / value:.1f}x less)" if value < ref else f" ({value / ref:.1f}x more)"
+            r = max(value, ref) / min(value, ref)
+            if r < 1.05:
+                return " (about the same)"
+            shown = f"{r:.1f}" if r < 100 else f"{r:,.0f}"
+            return f" ({shown}x less)" if value < ref else f" ({shown}x more)"
 
         body = []
         for r in self.rows:
@@ -362,9 +370,13 @@ class Table:
         lat = [r.latency for r in self.rows if r.latency]
         if not lat:
             return ""
-        l = lat[0]
-        return (f"latency: median of {l.repeats} runs, batch {l.batch_size}, {l.threads} "
-                f"thread(s), {l.device}; MACs per sample; flops = 2 x MACs")
+        def values(attr: str) -> str:
+            seen = sorted({getattr(l, attr) for l in lat})
+            return str(seen[0]) if len(seen) == 1 else f"{seen[0]}-{seen[-1]}"
+
+        return (f"latency: median of {values('repeats')} runs, batch {values('batch_size')}, "
+                f"{values('threads')} thread(s), {values('device')}; MACs per sample; "
+                "flops = 2 x MACs")
 
     def __str__(self) -> str:
         header, body = self.cells()

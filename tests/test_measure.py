@@ -119,5 +119,6 @@ def test_bad_input(call, match):
 def test_human():
     """human() shortens counts and byte sizes."""
     assert measure.human(1_230_000) == "1.23M"
-    assert measure.human(2048, "B") == "2.00 KiB"
+    assert measure.human(2048, "B") == "2.05 kB"
+    assert measure.human(552e6, "B") == "552 MB"
     assert measure.human(None) == "-"

@@ -1,0 +1,117 @@
+"""Build exercise notebooks from solution notebooks (the nbgrader convention).
+
+In a solution notebook, student code sits between two marker lines::
+
+    def linear_params(in_features, out_features, bias=True):
+        \"\"\"Number of parameters of nn.Linear(in_features, out_features, bias).\"\"\"
+        ### BEGIN SOLUTION
+        # HINT: a weight matrix and maybe a bias vector
+        return in_features * out_features + (out_features if bias else 0)
+        ### END SOLUTION
+
+`build_notebook` replaces each marked region with a stub at the same indentation that keeps
+the region's ``# HINT:`` lines and raises `NotImplementedError`; the signature and docstring
+outside the region stay. In markdown cells a region becomes "*Your answer here.*". Outputs
+and execution counts are cleared; everything else (cell ids, tags, metadata) is copied, and
+the notebook's metadata records which chapter it is, so the grader can match submissions.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+
+__all__ = ["BEGIN", "END", "strip_solutions", "build_notebook", "build", "stale", "CHECK_CALL"]
+
+BEGIN = "### BEGIN SOLUTION"
+END = "### END SOLUTION"
+HINT = re.compile(r"^\s*#\s*HINT:")
+CHECK_CALL = re.compile(r"\bcheck\.(\w+)\.(\w+)\(")
+STUB = 'raise NotImplementedError("Replace this line with your code.")'
+
+
+def strip_solutions(source: str, markdown: bool = False, where: str = "cell") -> str:
+    """Replace every BEGIN/END SOLUTION region of `source` by a stub."""
+    out: list[str] = []
+    region: list[str] | None = None
+    indent = ""
+    for line in source.splitlines():
+        stripped = line.strip()
+        if stripped == BEGIN:
+            if region is not None:
+                raise ValueError(f"{where}: '{BEGIN}' inside another solution region")
+            region, indent = [], line[: len(line) - len(line.lstrip())]
+        elif stripped == END:
+            if region is None:
+                raise ValueError(f"{where}: '{END}' without '{BEGIN}'")
+            if markdown:
+                out.append(f"{indent}*Your answer here.*")
+            else:
+                out += [h for h in region if HINT.match(h)]
+                out.append(indent + STUB)
+            region = None
+        elif region is not None:
+            region.append(line)
+        else:
+            out.append(line)
+    if region is not None:
+        raise ValueError(f"{where}: '{BEGIN}' without '{END}'")
+    return "\n".join(out)
+
+
+def build_notebook(solution: nbformat.NotebookNode, chapter: str) -> nbformat.NotebookNode:
+    """The exercise version of a solution notebook (a new object; the input is unchanged)."""
+    nb = nbformat.from_dict(json.loads(json.dumps(solution)))
+    for i, cell in enumerate(nb.cells):
+        where = f"{chapter} cell {i}"
+        if cell.cell_type == "code":
+            cell.source = strip_solutions(cell.source, where=where)
+            cell.outputs = []
+            cell.execution_count = None
+            cell.metadata.pop("execution", None)
+        elif cell.cell_type == "markdown":
+            cell.source = strip_solutions(cell.source, markdown=True, where=where)
+    nb.metadata["nclib"] = {"chapter": chapter, "kind": "exercise"}
+    return nb
+
+
+def _render(nb: nbformat.NotebookNode) -> str:
+    return nbformat.writes(nb) + "\n"
+
+
+def _pairs(solutions: Path, exercises: Path) -> list[tuple[Path, Path]]:
+    if not solutions.is_dir():
+        raise FileNotFoundError(f"solutions folder {solutions} does not exist")
+    return [(s, exercises / s.name) for s in sorted(solutions.glob("[0-9][0-9]_*.ipynb"))]
+
+
+def build(solutions: str | Path = "solutions", exercises: str | Path = "exercises") -> list[Path]:
+    """Write exercises/NN_name.ipynb for every solutions/NN_name.ipynb; returns what changed."""
+    solutions, exercises = Path(solutions), Path(exercises)
+    exercises.mkdir(parents=True, exist_ok=True)
+    changed = []
+    for src, dst in _pairs(solutions, exercises):
+        text = _render(build_notebook(nbformat.read(src, as_version=4), src.stem))
+        if not dst.exists() or dst.read_text(encoding="utf-8") != text:
+            dst.write_text(text, encoding="utf-8")
+            changed.append(dst)
+    return changed
+
+
+def stale(solutions: str | Path = "solutions", exercises: str | Path = "exercises") -> list[str]:
+    """Problems that make exercises/ differ from what solutions/ builds (empty when fresh)."""
+    solutions, exercises = Path(solutions), Path(exercises)
+    problems = []
+    for src, dst in _pairs(solutions, exercises):
+        want = _render(build_notebook(nbformat.read(src, as_version=4), src.stem))
+        if not dst.exists():
+            problems.append(f"{dst} is missing (built from {src})")
+        elif dst.read_text(encoding="utf-8") != want:
+            problems.append(f"{dst} is stale: {src} changed since it was built")
+    if exercises.is_dir():
+        for extra in sorted(exercises.glob("[0-9][0-9]_*.ipynb")):
+            if not (solutions / extra.name).exists():
+                problems.append(f"{extra} has no solution {solutions / extra.name}")
+    return problems

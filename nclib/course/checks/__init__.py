@@ -1,0 +1,220 @@
+"""Self-checking exercises.
+
+In a notebook::
+
+    from nclib.course import check
+    check.overview.linear_params(linear_params)
+
+A check runs the student's object against nclib's reference on fixed, random (seeded) and
+edge cases, prints one short verdict and returns a `Result`. It never raises: a stub that
+still raises `NotImplementedError` is "not attempted", a wrong answer is "failed" with the
+input, the expected and the received value and a hint, and an exception from the student's
+code is "error" with its message.
+
+For the autograder the verdict is also sent as a display bundle with the MIME type
+`RESULT_MIME`; the grader reads it only from the check cells it put there itself.
+
+Writing a check (one per exercise task, in ``checks/<chapter>.py``)::
+
+    @task("overview", points=1, hint="A Linear layer has a weight matrix and a bias.")
+    def linear_params(student):
+        for args in [(3, 4, True), (784, 300, False)]:
+            expect(student, reference, args)
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import pkgutil
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+__all__ = ["task", "expect", "Mismatch", "Result", "TASKS", "RESULT_MIME", "STATUSES",
+           "close", "describe"]
+
+RESULT_MIME = "application/vnd.nclib.check+json"
+STATUSES = ("passed", "failed", "not_attempted", "error", "timeout")
+TASKS: dict[str, "Task"] = {}  # "chapter.name" -> Task
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a check found; the grader turns these into points."""
+
+    task: str
+    points: float
+    max_points: float
+    status: str
+    reason: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def verdict(self) -> str:
+        mark = {"passed": "PASS", "failed": "FAIL", "not_attempted": "TODO", "error": "ERROR"}
+        head = f"[{mark.get(self.status, self.status.upper())}] {self.task}"
+        if self.status == "passed":
+            return f"{head}: {self.points:g}/{self.max_points:g} point(s). {self.reason}".rstrip()
+        return f"{head} ({self.points:g}/{self.max_points:g}): {self.reason}"
+
+    def __repr__(self) -> str:
+        return self.verdict()
+
+    def _ipython_display_(self) -> None:
+        # A check shows its verdict when it runs; the returned Result, as a cell's last
+        # expression, must not show it a second time.
+        if not getattr(self, "_shown", False):
+            _show(self)
+
+
+class Mismatch(Exception):
+    """Raised inside a check when the student's answer differs from the reference."""
+
+    def __init__(self, inputs: str, expected: Any, got: Any, hint: str = ""):
+        super().__init__(inputs)
+        self.inputs, self.expected, self.got, self.hint = inputs, expected, got, hint
+
+
+class StudentError(Exception):
+    """The student's code raised while a check called it."""
+
+    def __init__(self, inputs: str, error: BaseException):
+        super().__init__(inputs)
+        self.inputs, self.error = inputs, error
+
+
+def describe(value: Any, limit: int = 120) -> str:
+    """A short, readable rendering of a value for a verdict."""
+    try:
+        import torch
+
+        if torch.is_tensor(value):
+            text = (f"tensor of shape {tuple(value.shape)}, dtype {value.dtype}"
+                    if value.numel() > 8 else f"tensor({value.tolist()})")
+            return text
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def close(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
+    """Equality that tolerates float rounding, for numbers, tensors, arrays and sequences."""
+    import numpy as np
+    import torch
+
+    if torch.is_tensor(a) or torch.is_tensor(b):
+        if not (torch.is_tensor(a) and torch.is_tensor(b)) or a.shape != b.shape:
+            return False
+        if a.dtype == torch.bool or b.dtype == torch.bool:
+            return a.dtype == b.dtype and bool(torch.equal(a, b))
+        return bool(torch.allclose(a.double(), b.double(), rtol=rtol, atol=atol))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        a, b = np.asarray(a), np.asarray(b)
+        return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(a, b, rel_tol=rtol, abs_tol=atol)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(close(x, y, rtol, atol) for x, y in zip(a, b))
+    return a == b
+
+
+def expect(student: Callable, reference: Callable, args: tuple = (), kwargs: dict | None = None,
+           compare: Callable[[Any, Any], bool] = close, hint: str = "") -> Any:
+    """Call both with the same arguments; raise `Mismatch` when the results differ."""
+    kwargs = kwargs or {}
+    shown = ", ".join([describe(a, 40) for a in args] + [f"{k}={describe(v, 40)}" for k, v in kwargs.items()])
+    expected = reference(*args, **kwargs)
+    try:
+        got = student(*args, **kwargs)
+    except NotImplementedError:
+        raise
+    except Exception as e:  # the student's code failed: report it, do not crash
+        raise StudentError(f"({shown})", e) from e
+    if not compare(got, expected):
+        raise Mismatch(f"({shown})", expected, got, hint)
+    return got
+
+
+@dataclass
+class Task:
+    chapter: str
+    name: str
+    points: float
+    hint: str
+    run: Callable[[Any], str | None]
+
+    @property
+    def key(self) -> str:
+        return f"{self.chapter}.{self.name}"
+
+    def grade(self, student: Any) -> Result:
+        """Run the check and return a `Result`, whatever the student's object does."""
+        if student is None or student is Ellipsis:
+            return Result(self.key, 0, self.points, "not_attempted",
+                          "nothing to check yet: write your answer above and run its cell.")
+        try:
+            note = self.run(student)
+        except NotImplementedError:
+            return Result(self.key, 0, self.points, "not_attempted",
+                          "still the stub: replace `raise NotImplementedError` with your code.")
+        except Mismatch as m:
+            hint = m.hint or self.hint
+            return Result(self.key, 0, self.points, "failed",
+                          f"for input {m.inputs} expected {describe(m.expected)}, got "
+                          f"{describe(m.got)}." + (f" Hint: {hint}" if hint else ""))
+        except StudentError as s:
+            e = s.error
+            return Result(self.key, 0, self.points, "error",
+                          f"your code raised {type(e).__name__}: {e} (input {s.inputs}).")
+        except Exception as e:  # anything else: the check still must not crash the notebook
+            return Result(self.key, 0, self.points, "error",
+                          f"checking raised {type(e).__name__}: {e}")
+        return Result(self.key, self.points, self.points, "passed", note or "")
+
+    def __call__(self, student: Any) -> Result:
+        result = self.grade(student)
+        _show(result)
+        object.__setattr__(result, "_shown", True)
+        return result
+
+
+def _show(result: Result) -> None:
+    """Show the verdict; in IPython also attach the machine-readable result for the grader."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - ipykernel is a dependency
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display({"text/plain": result.verdict(), RESULT_MIME: json.dumps(result.as_dict())},
+                raw=True)
+    else:
+        print(result.verdict())
+
+
+def task(chapter: str, points: float = 1, hint: str = "") -> Callable[[Callable], Task]:
+    """Register a check. The decorated function raises `Mismatch` (via `expect`) on a wrong
+    answer and may return a short note shown on success."""
+    def wrap(fn: Callable) -> Task:
+        t = Task(chapter, fn.__name__, points, hint, fn)
+        t.__doc__ = fn.__doc__
+        TASKS[t.key] = t
+        return t
+    return wrap
+
+
+def chapters() -> list[str]:
+    """Names of the chapter modules that hold checks."""
+    return [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
+
+
+def __getattr__(name: str):
+    """`check.overview` imports `nclib.course.checks.overview` on first use."""
+    if name in chapters():
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"nclib.course.check has no chapter {name!r}; "
+                         f"chapters: {', '.join(chapters())}")

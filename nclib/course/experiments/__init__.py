@@ -1,0 +1,1 @@
+"""Experiments for `nclib reproduce`, one module per chapter (see nclib.course.reproduce)."""
