@@ -21,7 +21,8 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=. $(LAB_ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -p no:cacheprovider tests
+	$(BIN)/nclib exercises check
+	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env tests lectures solutions
 
 exercises: $(STAMP)
 	$(BIN)/nclib exercises build

@@ -128,7 +128,8 @@ def prepare(submission: nbformat.NotebookNode, release: nbformat.NotebookNode):
         if target is None:  # the student deleted it: add it back at the end
             target = nbformat.v4.new_code_cell()
             nb.cells.append(target)
-        target.source = rc.source
+        # import `check` afresh, so a student's `check = ...` elsewhere changes nothing
+        target.source = "from nclib.course import check\n" + rc.source
         target.metadata = {"tags": [GRADER_TAG]}
         target.metadata["nclib_tasks"] = tasks
     for cell in nb.cells:
@@ -245,7 +246,12 @@ def _limit_memory(gib: float):
 
 
 def _score(path: Path, positions: dict[int, list[str]], state: dict | None, limits: Limits,
-           total_timeout: bool) -> SubmissionResult:
+           total_timeout: bool, sources: list[str] | None = None) -> SubmissionResult:
+    def cell(i: int) -> str:
+        """Cells as a person counts them (from 1), with their first line."""
+        first = (sources[i].strip().splitlines() or [""])[0][:40] if sources and i < len(sources) else ""
+        return f"cell {i + 1}" + (f" ({first!r})" if first else "")
+
     tasks: list[TaskScore] = []
     problems: list[str] = []
     state = state or {}
@@ -278,7 +284,7 @@ def _score(path: Path, positions: dict[int, list[str]], state: dict | None, limi
                 tasks.append(TaskScore(key, 0, max_points, "error", f"the check cell raised {errors[index]}"))
             elif died is not None and died <= index:
                 tasks.append(TaskScore(key, 0, max_points, "error",
-                                       f"the kernel died in cell {died} before this check ran"))
+                                       f"the kernel died in {cell(died)} before this check ran"))
             elif total_timeout:
                 tasks.append(TaskScore(key, 0, max_points, "timeout",
                                        f"the notebook ran past the {limits.total_seconds:g} s total limit "
@@ -288,15 +294,33 @@ def _score(path: Path, positions: dict[int, list[str]], state: dict | None, limi
     if total_timeout:
         problems.append(f"stopped after the total limit of {limits.total_seconds:g} s")
     if died is not None:
-        problems.append(f"the kernel died in cell {died} (os._exit, a crash, or memory)")
-    for i in state.get("truncated", []):
-        problems.append(f"cell {i} printed more than {limits.output_bytes:,} bytes; the rest was dropped")
+        problems.append(f"the kernel died in {cell(died)} (os._exit, a crash, or memory)")
     for i in sorted(timed_out):
-        problems.append(f"cell {i} ran past the {limits.cell_seconds:g} s cell limit")
+        problems.append(f"{cell(i)} ran past the {limits.cell_seconds:g} s cell limit")
+    for i in sorted(errors):  # a stub's NotImplementedError is "not attempted", not a problem
+        if i not in positions and i not in timed_out and not errors[i].startswith("NotImplementedError"):
+            problems.append(f"{cell(i)} raised {errors[i]}")
+    for i in state.get("truncated", []):
+        problems.append(f"{cell(i)} printed more than {limits.output_bytes:,} bytes; the rest was dropped")
     if state.get("crash"):
         problems.append(f"execution failed: {state['crash']}")
     return SubmissionResult(str(path), sum(t.points for t in tasks), sum(t.max_points for t in tasks),
                             tasks, "; ".join(problems) or None)
+
+
+def _unreadable(path: Path, release: Path, reason: str, seconds: float) -> SubmissionResult:
+    """A submission that cannot be run: every task of its exercise (if known) gets 0."""
+    tasks = []
+    try:
+        release_nb = nbformat.read(find_release({}, path, release), as_version=4)
+        for c in release_nb.cells:
+            for key in _check_tasks(c.source) if c.cell_type == "code" else []:
+                getattr(checks, key.split(".")[0], None)
+                known = checks.TASKS.get(key)
+                tasks.append(TaskScore(key, 0, known.points if known else 0, "error", reason))
+    except (ValueError, OSError):
+        pass
+    return SubmissionResult(str(path), 0, sum(t.max_points for t in tasks), tasks, reason, seconds)
 
 
 def grade_one(path: str | Path, release: str | Path | None = None, limits: Limits = Limits(),
@@ -309,8 +333,9 @@ def grade_one(path: str | Path, release: str | Path | None = None, limits: Limit
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)
     except Exception as e:
-        return SubmissionResult(str(path), 0, 0, [], f"not a valid notebook: {type(e).__name__}: "
-                                f"{str(e).splitlines()[0][:300] if str(e) else ''}", time.perf_counter() - t0)
+        reason = (f"not a valid notebook: {type(e).__name__}: "
+                  f"{str(e).splitlines()[0][:300] if str(e) else ''}")
+        return _unreadable(path, release, reason, time.perf_counter() - t0)
     try:
         release_path = find_release(nb, path, release)
         release_nb = nbformat.read(release_path, as_version=4)
@@ -363,7 +388,8 @@ def grade_one(path: str | Path, release: str | Path | None = None, limits: Limit
             state = {"crash": f"the grading worker exited with code {proc.returncode}: {tail[0][:300]}"}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    result = _score(path, positions, state, limits, total_timeout)
+    result = _score(path, positions, state, limits, total_timeout,
+                    [c.source for c in graded.cells])
     result.seconds = time.perf_counter() - t0
     return result
 
