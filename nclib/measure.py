@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 __all__ = ["count_params", "count_nonzero", "count_macs", "MacCount", "LayerMacs",
-           "storage_bytes", "register_format", "STORAGE_FORMATS", "saved_bytes",
+           "storage_bytes", "register_format", "STORAGE_FORMATS", "saved_bytes", "stored_tensors",
            "measure_latency", "Latency", "report", "Row", "compare", "Table", "human"]
 
 
@@ -130,7 +130,7 @@ def count_macs(model: nn.Module, input_shape: Sequence[int]) -> MacCount:
 
 
 # ---------------------------------------------------------------- storage
-def _dense_tensors(model: nn.Module) -> Iterable[torch.Tensor]:
+def stored_tensors(model: nn.Module) -> Iterable[torch.Tensor]:
     """What inference needs: parameters and floating-point buffers (BN statistics).
 
     Integer buffers (BN's batch counter) and buffers named ``*mask`` (pruning masks, which
@@ -144,7 +144,7 @@ def _dense_tensors(model: nn.Module) -> Iterable[torch.Tensor]:
 
 def _dense_bytes(bytes_per_value: float) -> Callable[[nn.Module], int]:
     def size(model: nn.Module) -> int:
-        return int(sum(t.numel() for t in _dense_tensors(model)) * bytes_per_value)
+        return int(sum(t.numel() for t in stored_tensors(model)) * bytes_per_value)
     return size
 
 
@@ -161,6 +161,8 @@ def register_format(name: str, size_fn: Callable[[nn.Module], int]) -> None:
 
 def storage_bytes(model: nn.Module, fmt: str = "dense_fp32") -> int:
     """Bytes needed to store the model's weights (and BN statistics) in format `fmt`."""
+    if fmt not in STORAGE_FORMATS:
+        import nclib.quant.coding  # noqa: F401  (registers the sparse and coded formats)
     if fmt not in STORAGE_FORMATS:
         raise ValueError(f"fmt={fmt!r}: expected one of {', '.join(STORAGE_FORMATS)}")
     return int(STORAGE_FORMATS[fmt](model))

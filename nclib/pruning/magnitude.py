@@ -1,0 +1,403 @@
+"""Unstructured magnitude pruning, with masks kept as buffers on the layers.
+
+* Han et al., "Learning both Weights and Connections for Efficient Neural Networks"
+  (NIPS 2015): remove the weights of smallest magnitude, retrain the survivors, repeat.
+  Section 4: the threshold is "a quality parameter multiplied by the standard deviation of
+  a layer's weights".
+* Zhu & Gupta, "To prune, or not to prune" (arXiv 1710.01878, 2017), eq. (1): the automated
+  gradual pruning (AGP) schedule  s_t = s_f + (s_i - s_f) (1 - t / n)^3.
+
+How a mask works here. `attach_mask(layer, mask)` leaves the parameter `layer.weight` where
+it is (the state_dict key stays ``weight``), stores the boolean mask (True = kept) as the
+buffer ``weight_mask``, and
+1. zeroes the removed weights in place, so the model really holds zeros;
+2. puts a gradient hook on the weight, ``grad * mask``: removed weights get a zero gradient,
+   so an optimizer with fresh state (every `fit` call makes one) never moves them: Adam's
+   and SGD's steps are exactly zero where every gradient was zero;
+3. adds a forward pre-hook that re-zeroes removed weights if something made them nonzero
+   (an optimizer whose momentum predates the mask, a hand edit) and re-attaches the
+   gradient hook where ``copy.deepcopy`` dropped it (torch copies module hooks, not
+   tensor hooks).
+`bake(model)` removes all of this and keeps the zeros.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Literal, Mapping, Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["PRUNABLE", "SCOPES", "SCHEDULES", "check_sparsity", "magnitude_mask",
+           "std_threshold", "Pruner", "MagnitudePruner", "ThresholdPruner", "RandomPruner",
+           "prune_by_magnitude", "prune_by_threshold", "prune_randomly", "attach_mask",
+           "is_masked", "bake", "prunable_layers", "prune_model", "layer_sparsity",
+           "global_sparsity", "agp_sparsity", "sparsity_schedule", "prune_iteratively",
+           "GradualPruning"]
+
+PRUNABLE = (nn.Linear, nn.Conv2d)
+SCOPES = ("layer", "global")
+SCHEDULES = ("agp", "linear", "geometric")
+
+
+def check_sparsity(sparsity, name: str = "sparsity") -> float:
+    """`sparsity` as a float, or a clear error: it must be a fraction removed, in [0, 1)."""
+    if isinstance(sparsity, bool) or not isinstance(sparsity, numbers.Real):
+        raise TypeError(f"{name}={sparsity!r}: expected a number in [0, 1) "
+                        "(the fraction of weights removed)")
+    if not 0 <= sparsity < 1:  # also rejects NaN
+        raise ValueError(f"{name}={sparsity!r}: expected a fraction in [0, 1) (0 removes "
+                         "nothing; 1 would remove every weight)")
+    return float(sparsity)
+
+
+# ---------------------------------------------------------------- pure functions
+def magnitude_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """Boolean mask (True = kept) removing the ``round(sparsity * numel)`` smallest |w|.
+
+    Ties are broken by position (a stable sort: of equal magnitudes the earlier flattened
+    index goes first), so the mask is the same on every run. ``round`` is Python's, as in
+    ``torch.nn.utils.prune``.
+
+    Example:
+        >>> magnitude_mask(torch.tensor([0.3, -0.1, 0.2, 0.1]), 0.5)
+        tensor([ True, False,  True, False])
+    """
+    sparsity = check_sparsity(sparsity)
+    num_remove = round(sparsity * weight.numel())
+    order = torch.argsort(weight.detach().abs().flatten(), stable=True)  # smallest |w| first
+    mask = torch.ones(weight.numel(), dtype=torch.bool, device=weight.device)
+    mask[order[:num_remove]] = False
+    return mask.view(weight.shape)
+
+
+def std_threshold(weight: torch.Tensor, quality: float) -> float:
+    """Han et al.'s threshold: ``quality * std(weight)`` over the WHOLE tensor, zeros included.
+
+    Why the whole tensor: on the survivors alone the threshold only grows. Survivors are the
+    large weights, so their spread exceeds the last threshold (for zero-mean weights
+    E[w^2 | |w| > t] > t^2), the next threshold is larger still, and repeated pruning
+    removes everything. With the zeros counted, the std shrinks as weights go, and
+    repeated pruning settles at a fixed point.
+    """
+    if isinstance(quality, bool) or not isinstance(quality, numbers.Real) or not quality >= 0:
+        raise ValueError(f"quality={quality!r}: expected a non-negative number "
+                         "(the threshold is quality x std of the weights)")
+    return float(quality * weight.detach().float().std(correction=0))
+
+
+# ---------------------------------------------------------------- criteria
+class Pruner:
+    """A pruning criterion: subclasses override `compute_mask(weight)` (True = keep).
+
+    `apply(layer)` computes the mask on the layer's current weight (removed weights are
+    zeros there) and combines it with the current mask: a weight removed once stays removed.
+    """
+
+    def compute_mask(self, weight: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def apply(self, layer: nn.Module, name: str = "layer") -> nn.Module:
+        _check_prunable(layer, name)
+        return _narrow_mask(layer, self.compute_mask(layer.weight.detach()))
+
+
+class MagnitudePruner(Pruner):
+    """Han et al. 2015: remove the fraction `sparsity` of weights with the smallest |w|."""
+
+    def __init__(self, sparsity: float):
+        self.sparsity = check_sparsity(sparsity)
+
+    def compute_mask(self, weight: torch.Tensor) -> torch.Tensor:
+        return magnitude_mask(weight, self.sparsity)
+
+
+class ThresholdPruner(Pruner):
+    """Han et al. 2015, Section 4: remove every weight with |w| <= quality * std(w)."""
+
+    def __init__(self, quality: float):
+        std_threshold(torch.zeros(1), quality)  # validates quality
+        self.quality = float(quality)
+
+    def compute_mask(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight.abs() > std_threshold(weight, self.quality)
+
+
+class RandomPruner(Pruner):
+    """Remove a random fraction `sparsity` of the weights: the baseline a criterion must beat."""
+
+    def __init__(self, sparsity: float, seed: int = 0):
+        self.sparsity, self.seed = check_sparsity(sparsity), seed
+
+    def compute_mask(self, weight: torch.Tensor) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.seed)
+        scores = 1 + torch.rand(weight.shape, generator=g).to(weight.device)  # in [1, 2)
+        scores = torch.where(weight != 0, scores, 0.0)  # removed weights (zeros) go first
+        return magnitude_mask(scores, self.sparsity)
+
+
+def prune_by_magnitude(layer: nn.Module, sparsity: float) -> nn.Module:
+    """Mask the `sparsity` fraction of `layer`'s smallest weights (see `MagnitudePruner`)."""
+    return MagnitudePruner(sparsity).apply(layer)
+
+
+def prune_by_threshold(layer: nn.Module, quality: float) -> nn.Module:
+    """Mask `layer`'s weights with |w| <= quality * std(w) (see `ThresholdPruner`)."""
+    return ThresholdPruner(quality).apply(layer)
+
+
+def prune_randomly(layer: nn.Module, sparsity: float, seed: int = 0) -> nn.Module:
+    """Mask a random `sparsity` fraction of `layer`'s weights (see `RandomPruner`)."""
+    return RandomPruner(sparsity, seed).apply(layer)
+
+
+# ---------------------------------------------------------------- masks on layers
+def is_masked(layer: nn.Module) -> bool:
+    """Whether `layer` carries a pruning mask (the buffer ``weight_mask``)."""
+    return isinstance(getattr(layer, "weight_mask", None), torch.Tensor)
+
+
+def _check_prunable(layer: nn.Module, name: str) -> None:
+    if not isinstance(layer, PRUNABLE):
+        raise TypeError(f"layer {name!r} is a {type(layer).__name__}: magnitude pruning "
+                        f"supports {', '.join(t.__name__ for t in PRUNABLE)}")
+
+
+def _enforce_mask(layer: nn.Module, inputs) -> None:
+    """Forward pre-hook: removed weights are zero, and their gradient will be masked."""
+    w = layer.weight
+    with torch.no_grad():
+        # Write only when needed: an in-place write would break a graph that still needs
+        # w (two forward passes before one backward).
+        if torch.any(w.masked_select(~layer.weight_mask)):
+            w.mul_(layer.weight_mask)
+    if w.requires_grad and getattr(w, "_mask_grad_handle", None) is None:
+        w._mask_grad_handle = w.register_hook(lambda grad: grad * layer.weight_mask)
+
+
+def attach_mask(layer: nn.Module, mask: torch.Tensor, name: str = "layer") -> nn.Module:
+    """Keep only `layer`'s weights where `mask` is True, now and while training.
+
+    Replaces any mask the layer had. See the module docstring for how it works.
+    """
+    _check_prunable(layer, name)
+    if mask.dtype != torch.bool or mask.shape != layer.weight.shape:
+        raise ValueError(f"mask for {name!r}: expected a bool tensor of shape "
+                         f"{tuple(layer.weight.shape)}, got {mask.dtype} {tuple(mask.shape)}")
+    mask = mask.to(layer.weight.device)
+    if is_masked(layer):
+        layer.weight_mask.copy_(mask)
+    else:
+        layer.register_buffer("weight_mask", mask.clone())
+        layer.register_forward_pre_hook(_enforce_mask)
+    _enforce_mask(layer, ())
+    return layer
+
+
+def _narrow_mask(layer: nn.Module, mask: torch.Tensor) -> nn.Module:
+    """Attach `mask` AND the layer's current mask."""
+    if is_masked(layer):
+        mask = mask & layer.weight_mask
+    return attach_mask(layer, mask)
+
+
+def bake(model: nn.Module) -> nn.Module:
+    """Make pruning permanent, in place: zeros stay, masks and hooks go.
+
+    The result is a plain model (its state_dict loads into a fresh one), still dense:
+    its zeros cost as much time and fp32 storage as any other weight.
+    """
+    for layer in model.modules():
+        if not is_masked(layer):
+            continue
+        w = layer.weight
+        with torch.no_grad():
+            w.mul_(layer.weight_mask)
+        handle = getattr(w, "_mask_grad_handle", None)
+        if handle is not None:
+            handle.remove()
+            del w._mask_grad_handle
+        # torch has no public way to remove a hook without its handle: find it by identity.
+        for key, hook in list(layer._forward_pre_hooks.items()):
+            if hook is _enforce_mask:
+                del layer._forward_pre_hooks[key]
+        del layer.weight_mask
+    return model
+
+
+# ---------------------------------------------------------------- whole models
+def prunable_layers(model: nn.Module, layers: Sequence[str] | None = None) -> dict[str, nn.Module]:
+    """{name: layer} for `layers` (default: every Linear and Conv2d of `model`)."""
+    if layers is None:
+        return {n: m for n, m in model.named_modules() if isinstance(m, PRUNABLE)}
+    if isinstance(layers, str):
+        raise TypeError(f"layers={layers!r}: expected a list of layer names, like [{layers!r}]")
+    modules = dict(model.named_modules())
+    found = {}
+    for name in layers:
+        if name not in modules:
+            names = [n for n, m in modules.items() if isinstance(m, PRUNABLE)]
+            raise ValueError(f"layers: no layer named {name!r}; the Linear and Conv2d "
+                             f"layers are {', '.join(map(repr, names))}")
+        _check_prunable(modules[name], name)
+        found[name] = modules[name]
+    return found
+
+
+def prune_model(model: nn.Module, sparsity: float | Mapping[str, float],
+                scope: Literal["layer", "global"] = "layer",
+                layers: Sequence[str] | None = None) -> dict[str, float]:
+    """Magnitude-prune the weights of `layers` (default every Linear and Conv2d), in place.
+
+    Args:
+        sparsity: the fraction of weights removed, in [0, 1); with scope "layer" also a
+            dict {layer name: sparsity} (Han et al. prune each layer at its own rate).
+        scope: "layer" removes `sparsity` of every layer's weights; "global" removes the
+            `sparsity` fraction of smallest |w| over all the layers together (one
+            threshold), so layers of small weights lose more. Biases are never pruned.
+
+    Returns:
+        {layer name: fraction of its weights that are zero}.
+    """
+    if scope not in SCOPES:
+        raise ValueError(f"scope={scope!r}: expected one of {', '.join(map(repr, SCOPES))}")
+    found = prunable_layers(model, layers)
+    if not found:
+        raise ValueError(f"{type(model).__name__} has no Linear or Conv2d layer to prune")
+    if scope == "layer":
+        if isinstance(sparsity, Mapping):
+            unknown = [n for n in sparsity if n not in found]
+            if unknown:
+                raise ValueError(f"sparsity: no prunable layer named {unknown[0]!r}; expected "
+                                 f"names among {', '.join(map(repr, found))}")
+            targets = dict(sparsity)
+        else:
+            targets = {name: sparsity for name in found}
+        for name, s in targets.items():
+            MagnitudePruner(check_sparsity(s, f"sparsity[{name!r}]")).apply(found[name], name)
+    else:
+        if isinstance(sparsity, Mapping):
+            raise TypeError("scope='global' takes one sparsity for all layers, not a dict")
+        weights = [layer.weight.detach().flatten() for layer in found.values()]
+        keep = magnitude_mask(torch.cat(weights), sparsity)  # one threshold for all layers
+        for layer, mask in zip(found.values(), keep.split([w.numel() for w in weights])):
+            _narrow_mask(layer, mask.view(layer.weight.shape))
+    return layer_sparsity(model, list(found))
+
+
+def layer_sparsity(model: nn.Module, layers: Sequence[str] | None = None) -> dict[str, float]:
+    """{name: fraction of zero weights} for `layers` (default every Linear and Conv2d)."""
+    return {name: 1 - int(torch.count_nonzero(layer.weight)) / layer.weight.numel()
+            for name, layer in prunable_layers(model, layers).items()}
+
+
+def global_sparsity(model: nn.Module, layers: Sequence[str] | None = None) -> float:
+    """Fraction of zero weights over all `layers` together (biases not counted)."""
+    found = prunable_layers(model, layers).values()
+    total = sum(layer.weight.numel() for layer in found)
+    return 1 - sum(int(torch.count_nonzero(layer.weight)) for layer in found) / total
+
+
+# ---------------------------------------------------------------- schedules
+def agp_sparsity(step: int, num_steps: int, final_sparsity: float,
+                 initial_sparsity: float = 0.0) -> float:
+    """Zhu & Gupta 2017, eq. (1): the sparsity after pruning step `step` of `num_steps`.
+
+    Prunes fast while many redundant weights remain and slowly near the end. Steps
+    outside [0, num_steps] are clamped.
+    """
+    s_f = check_sparsity(final_sparsity, "final_sparsity")
+    s_i = check_sparsity(initial_sparsity, "initial_sparsity")
+    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
+        raise ValueError(f"num_steps={num_steps!r}: expected a positive integer")
+    t = min(max(step, 0), num_steps)
+    # s_t = s_f + (s_i - s_f) (1 - t/n)^3
+    return s_f + (s_i - s_f) * (1 - t / num_steps) ** 3
+
+
+def sparsity_schedule(final_sparsity: float, num_steps: int,
+                      kind: Literal["agp", "linear", "geometric"] = "agp",
+                      initial_sparsity: float = 0.0) -> list[float]:
+    """The target sparsity after each of `num_steps` prune steps (the last is the final one).
+
+    kind: "agp" (eq. (1) above); "linear" (equal increments); "geometric" (each step
+    removes the same fraction of the surviving weights: the kept fraction shrinks as
+    (1 - s_i) * ((1 - s_f) / (1 - s_i)) ** (t / n)).
+    """
+    if kind not in SCHEDULES:
+        raise ValueError(f"kind={kind!r}: expected one of {', '.join(map(repr, SCHEDULES))}")
+    s_f = check_sparsity(final_sparsity, "final_sparsity")
+    s_i = check_sparsity(initial_sparsity, "initial_sparsity")
+    agp = [agp_sparsity(t, num_steps, s_f, s_i) for t in range(1, num_steps + 1)]
+    if kind == "agp":
+        return agp
+    if kind == "linear":
+        return [s_i + (s_f - s_i) * t / num_steps for t in range(1, num_steps + 1)]
+    return [1 - (1 - s_i) * ((1 - s_f) / (1 - s_i)) ** (t / num_steps)
+            for t in range(1, num_steps + 1)]
+
+
+def prune_iteratively(model: nn.Module, train_loader, final_sparsity: float | Mapping[str, float],
+                      num_steps: int, epochs_per_step: int, *,
+                      schedule: Literal["agp", "linear", "geometric"] = "agp",
+                      scope: Literal["layer", "global"] = "layer",
+                      layers: Sequence[str] | None = None, val_loader=None,
+                      **fit_kwargs) -> list[dict]:
+    """Han et al.'s loop, in place: prune to the schedule's next target, retrain, repeat.
+
+    `final_sparsity` may be a dict {layer: sparsity} with scope "layer"; each layer then
+    follows its own schedule. `fit_kwargs` go to `nclib.train.fit` (lr, progress, ...).
+
+    Returns:
+        One dict per step: step, sparsity (over the pruned layers), val_acc (or None).
+    """
+    from nclib.train import fit
+
+    if isinstance(final_sparsity, Mapping):
+        per_layer = {n: sparsity_schedule(s, num_steps, schedule)
+                     for n, s in final_sparsity.items()}
+        targets = [{n: s[t] for n, s in per_layer.items()} for t in range(num_steps)]
+        names = list(final_sparsity)
+    else:
+        targets, names = sparsity_schedule(final_sparsity, num_steps, schedule), layers
+    records = []
+    for t, target in enumerate(targets, 1):
+        prune_model(model, target, scope, names)
+        history = fit(model, train_loader, val_loader, epochs=epochs_per_step, **fit_kwargs)
+        records.append({"step": t, "sparsity": global_sparsity(model, names),
+                        "val_acc": history.val_acc[-1] if history.val_acc else None})
+    return records
+
+
+class GradualPruning:
+    """A `fit` step hook for AGP (Zhu & Gupta 2017): prune while training, no extra loop.
+
+    At steps ``start_step + j * frequency`` for j = 0..num_steps it prunes to
+    ``agp_sparsity(j, num_steps, final_sparsity, initial_sparsity)``; after every step it
+    re-zeroes removed weights (Adam's momentum from before a weight was removed would
+    otherwise move it a little until the next forward pass).
+
+    Example:
+        >>> fit(model, loader, epochs=5, step_hook=GradualPruning(0.9, num_steps=10, frequency=20))
+    """
+
+    def __init__(self, final_sparsity: float, num_steps: int, frequency: int, start_step: int = 1,
+                 initial_sparsity: float = 0.0, scope: Literal["layer", "global"] = "layer",
+                 layers: Sequence[str] | None = None):
+        agp_sparsity(0, num_steps, final_sparsity, initial_sparsity)  # validates them
+        if isinstance(frequency, bool) or not isinstance(frequency, int) or frequency < 1:
+            raise ValueError(f"frequency={frequency!r}: expected a positive number of steps")
+        if scope not in SCOPES:
+            raise ValueError(f"scope={scope!r}: expected one of {', '.join(map(repr, SCOPES))}")
+        self.final_sparsity, self.num_steps, self.frequency = final_sparsity, num_steps, frequency
+        self.start_step, self.initial_sparsity = start_step, initial_sparsity
+        self.scope, self.layers = scope, layers
+
+    def __call__(self, model: nn.Module, step: int) -> None:
+        j, rest = divmod(step - self.start_step, self.frequency)
+        if rest == 0 and 0 <= j <= self.num_steps:
+            s = agp_sparsity(j, self.num_steps, self.final_sparsity, self.initial_sparsity)
+            prune_model(model, s, self.scope, self.layers)
+        for layer in model.modules():
+            if is_masked(layer):
+                _enforce_mask(layer, ())
