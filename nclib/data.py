@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 __all__ = ["cache_dir", "load_mnist", "load_digits", "load_torchvision", "load", "split",
-           "loaders", "Splits", "Loaders", "DATASETS", "TORCHVISION_DATASETS"]
+           "loaders", "Shifted", "Splits", "Loaders", "DATASETS", "TORCHVISION_DATASETS"]
 
 DATASETS = ("mnist", "digits")
 TORCHVISION_DATASETS = ("mnist", "fashionmnist", "cifar10")
@@ -264,18 +264,46 @@ def split(X: torch.Tensor, y: torch.Tensor, fractions: tuple[float, float, float
 
 def loaders(name: str | Splits = "mnist", batch_size: int = 64, seed: int = 0,
             fractions: tuple[float, float, float] = (0.7, 0.1, 0.2),
-            eval_batch_size: int = 500) -> Loaders:
+            eval_batch_size: int = 500, split_seed: int = 0) -> Loaders:
     """DataLoaders for a bundled data set (or for `Splits` you made).
 
-    The training loader shuffles with its own generator seeded by `seed`, so two runs with
-    the same seed see the batches in the same order.
+    `seed` only sets the order of the training batches (the loader has its own generator),
+    so runs with different seeds still train, validate and test on the same samples;
+    `split_seed` chooses the split itself and stays 0 unless you mean to change the test set.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r}: expected a positive integer")
-    parts = name if isinstance(name, Splits) else split(*load(name), fractions=fractions, seed=seed)
+    parts = name if isinstance(name, Splits) else split(*load(name), fractions=fractions,
+                                                        seed=split_seed)
     g = torch.Generator().manual_seed(seed)
     train = DataLoader(TensorDataset(*parts.train), batch_size=batch_size, shuffle=True,
                        generator=g)
     val = DataLoader(TensorDataset(*parts.val), batch_size=eval_batch_size)
     test = DataLoader(TensorDataset(*parts.test), batch_size=eval_batch_size)
     return Loaders(train, val, test)
+
+
+class Shifted:
+    """The batches of `loader`, each image moved by up to `max_shift` pixels (zeros fill in).
+
+    A cheap augmentation: a model trained on shifted digits learns that a digit a pixel or
+    two to the left is the same digit, which plain training images never show it.
+    """
+
+    def __init__(self, loader, max_shift: int = 2, seed: int = 0):
+        if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
+            raise ValueError(f"max_shift={max_shift!r}: expected a non-negative integer")
+        self.loader, self.max_shift = loader, max_shift
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        m = self.max_shift
+        for x, y in self.loader:
+            B, _, H, W = x.shape
+            padded = torch.nn.functional.pad(x, (m, m, m, m))  # (B, C, H + 2m, W + 2m)
+            top, left = torch.randint(0, 2 * m + 1, (2, B), generator=self.generator).tolist()
+            yield torch.stack([padded[b, :, top[b]:top[b] + H, left[b]:left[b] + W]
+                               for b in range(B)]), y  # (B, C, H, W)

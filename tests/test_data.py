@@ -142,3 +142,26 @@ def test_corrupt_idx_file_is_reported(tmp_path):
     (raw / "train-labels-idx1-ubyte").write_bytes(b"\x01\x02junk")
     with pytest.raises(ValueError, match="train-images-idx3-ubyte"):
         data.load_torchvision("mnist", tmp_path)
+
+
+def test_loader_seed_changes_order_not_split():
+    """Different seeds shuffle differently but test on the same samples."""
+    a, b = data.loaders("digits", seed=0), data.loaders("digits", seed=1)
+    assert torch.equal(a.test.dataset.tensors[0], b.test.dataset.tensors[0])
+    assert not torch.equal(next(iter(a.train))[0], next(iter(b.train))[0])
+    c = data.loaders("digits", split_seed=1)
+    assert not torch.equal(a.test.dataset.tensors[0], c.test.dataset.tensors[0])
+
+
+def test_shifted_moves_images_by_at_most_max_shift():
+    """Shifted batches keep labels and shapes; each image is its original moved <= 2 pixels."""
+    x = torch.zeros(4, 1, 8, 8)
+    x[:, 0, 4, 4] = 1.0  # one bright pixel in the middle
+    loader = [(x, torch.arange(4))]
+    (xs, ys), = list(data.Shifted(loader, max_shift=2, seed=0))
+    assert xs.shape == x.shape and torch.equal(ys, torch.arange(4))
+    pos = [divmod(int(img.argmax()), 8) for img in xs[:, 0]]
+    assert all(abs(r - 4) <= 2 and abs(c - 4) <= 2 for r, c in pos)
+    assert len(set(pos)) > 1 and xs.sum() == 4
+    with pytest.raises(ValueError, match="max_shift=-1"):
+        data.Shifted(loader, max_shift=-1)
