@@ -24,3 +24,19 @@ def test_console_script_help():
     out = subprocess.run([sys.executable, "-m", "nclib.cli", "--help"], capture_output=True,
                          text=True, check=True).stdout
     assert "zoo" in out
+
+
+def test_run_executes_notebook_in_place(tmp_path, capsys):
+    """`nclib run` executes a notebook in its own folder and saves the outputs into it."""
+    import nbformat
+
+    path = tmp_path / "demo.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import os\nprint(sorted(os.listdir('.')))"),
+                nbformat.v4.new_code_cell("6 * 7")]
+    nbformat.write(nb, path)
+    assert cli.main(["run", str(path)]) == 0
+    out = nbformat.read(path, as_version=4)
+    assert "demo.ipynb" in out.cells[0].outputs[0]["text"]
+    assert out.cells[1].outputs[0]["data"]["text/plain"] == "42"
+    assert cli.main(["run", str(tmp_path / "missing.ipynb")]) == 2
