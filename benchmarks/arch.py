@@ -10,7 +10,6 @@
 (c) MobileNet v1 vs Conv MobileNet at 224, 1000 classes, against the paper's Table 4, and
     torchvision's VGG-16 and GoogLeNet against the paper's Table 8.
 """
-import ctypes
 import time
 
 import torch
@@ -25,25 +24,6 @@ BATCH, SIZE = 8, 56  # one MobileNet-sized feature map (56 x 56), 8 images
 ROUNDS = 7  # latency rounds that take turns (see time_ms)
 # a tenth of the zoo recipe's learning rate: the net is trained, only the factors must adapt
 FINE_TUNE_EPOCHS, FINE_TUNE_LR = 2, 1e-4
-
-
-def keep_freed_memory() -> bool:
-    """Ask glibc's malloc to keep freed memory instead of returning it to the OS.
-
-    PyTorch's CPU depthwise convolution allocates scratch buffers on every call (about 9 MB
-    at C=32 here). With glibc's default thresholds that memory goes back to the OS after
-    each call and returns as thousands of page faults, which on a sandboxed machine cost
-    more than the convolution itself: we would time the allocator, not the layer. Inference
-    runtimes keep their memory, so we do too. Returns False where this is not glibc.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameter numbers
-    # keep up to 1 GiB of freed heap; serve blocks up to 32 MiB (glibc's largest) from the heap
-    return bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)
-                and libc.mallopt(M_MMAP_THRESHOLD, 1 << 25))
 
 
 def time_ms(layers: dict[str, nn.Module], c: int, rounds: int, repeats: int) -> dict[str, float]:
@@ -63,7 +43,7 @@ def time_ms(layers: dict[str, nn.Module], c: int, rounds: int, repeats: int) -> 
 
 
 def separable_latency() -> None:
-    kept = keep_freed_memory()
+    kept = measure.keep_freed_memory()
     print(f"(a) 3x3 conv C -> C vs depthwise separable, batch {BATCH} at {SIZE}x{SIZE}, "
           f"{THREADS} thread; ms: best of {ROUNDS} rounds' medians; freed memory kept: {kept}")
     print(f"{'C':>5} {'standard':>9} {'dw':>6} {'pw':>6} {'dw+pw':>6} {'MAC ratio':>10} "

@@ -23,7 +23,7 @@ from torch import nn
 
 __all__ = ["count_params", "count_nonzero", "count_macs", "MacCount", "LayerMacs",
            "storage_bytes", "register_format", "STORAGE_FORMATS", "saved_bytes", "stored_tensors",
-           "measure_latency", "Latency", "report", "Row", "compare", "Table", "human"]
+           "measure_latency", "Latency", "keep_freed_memory", "report", "Row", "compare", "Table", "human"]
 
 
 def count_params(model: nn.Module, trainable_only: bool = False) -> int:
@@ -176,6 +176,26 @@ def saved_bytes(model: nn.Module) -> int:
 
 
 # ---------------------------------------------------------------- latency
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed memory for reuse instead of returning it to the system.
+
+    Some CPU kernels (PyTorch's depthwise convolution among them) allocate megabytes of
+    scratch memory on every call. With glibc's defaults that memory goes back to the
+    system each time and returns as thousands of page faults, which can cost more than the
+    arithmetic and make timings erratic (benchmarks/arch.py measured 10-25x). Call this
+    once before timing small layers. Returns False where the C library is not glibc.
+    """
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameter numbers
+    # keep up to 1 GiB of freed heap; serve blocks up to 32 MiB (glibc's largest) from the heap
+    return bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) and libc.mallopt(M_MMAP_THRESHOLD, 1 << 25))
+
+
 @dataclass(frozen=True)
 class Latency:
     """Median wall time of one forward pass, with the conditions it was measured in."""

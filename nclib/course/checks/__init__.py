@@ -30,7 +30,7 @@ import pkgutil
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
-__all__ = ["task", "expect", "Mismatch", "Result", "TASKS", "RESULT_MIME", "STATUSES",
+__all__ = ["task", "expect", "Mismatch", "StudentError", "Result", "TASKS", "RESULT_MIME", "STATUSES",
            "close", "describe"]
 
 RESULT_MIME = "application/vnd.nclib.check+json"
