@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["softmax_with_temperature", "kd_loss", "logit_mse", "Ensemble", "CachedTeacher",
-           "DistillationLoss", "COMBINES", "KINDS"]
+           "DistillationLoss", "distillation_step", "COMBINES", "KINDS"]
 
 COMBINES = ("logits", "probs")
 KINDS = ("kd", "logit_mse")
@@ -223,3 +223,21 @@ class DistillationLoss:
         if self.kind == "logit_mse":
             return logit_mse(student_logits, teacher_logits)
         return kd_loss(student_logits, teacher_logits, labels, self.temperature, self.alpha)
+
+
+def distillation_step(student: nn.Module, teacher: nn.Module, optimizer: torch.optim.Optimizer,
+                      batch: tuple[torch.Tensor, torch.Tensor], temperature: float = 4.0,
+                      alpha: float = 0.9) -> float:
+    """One step of Hinton et al.'s training: the teacher answers, only the student learns.
+
+    Returns the batch's `kd_loss` as a float (computed before the step).
+    """
+    x, y = batch
+    teacher.eval()  # BatchNorm and dropout in inference mode: the teacher only answers
+    with torch.no_grad():
+        teacher_logits = teacher(x)  # (B, C), no graph: no gradients reach the teacher
+    loss = kd_loss(student(x), teacher_logits, y, temperature, alpha)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()

@@ -122,3 +122,139 @@ def separable_speedup(channels: Sequence[int], mac_ratio: Sequence[float],
     ax.set_ylim(0, 1.35 * max(max(mac_ratio), max(speedup)))
     ax.legend(loc="upper center", ncol=2)
     return ax
+
+
+# ---------------------------------------------------------------- chapter 02: knowledge distillation
+__all__ += ["soft_targets", "temperature_sweep"]
+
+
+def soft_targets(images: torch.Tensor, probs: dict[float, torch.Tensor],
+                 labels: Sequence[int] | None = None, axes=None):
+    """Each digit beside its soft targets, one bar chart per temperature.
+
+    Args:
+        images: (N, 1, H, W) digits, one row of the figure each.
+        probs: {T: (N, C) probabilities}, e.g. ``softmax(teacher_logits / T)``; one column
+            per temperature, in the order given.
+        labels: the true classes, drawn in a darker color (default: each row's argmax).
+        axes: an (N, 1 + len(probs)) array of axes to draw on (default: a new figure).
+
+    Returns:
+        The (N, 1 + len(probs)) array of axes.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if not probs:
+        raise ValueError("probs: expected at least one temperature")
+    tables = [p.detach().cpu() for p in probs.values()]
+    N = len(images)
+    if N < 1 or any(p.ndim != 2 or p.shape[0] != N for p in tables):
+        raise ValueError(f"images has {N} digits and probs shapes "
+                         f"{[tuple(p.shape) for p in tables]}: expected (N, C) for each T")
+    if labels is None:
+        labels = tables[0].argmax(1).tolist()
+    if axes is None:
+        _, axes = plt.subplots(N, 1 + len(tables), figsize=(2.2 * (1 + len(tables)), 1.7 * N),
+                               squeeze=False, gridspec_kw={"width_ratios": [0.6] + [1] * len(tables)})
+    axes = np.asarray(axes).reshape(N, 1 + len(tables))
+    for i in range(N):
+        axes[i, 0].imshow(images[i].detach().cpu().squeeze(0).numpy(), cmap="gray_r")
+        axes[i, 0].set_axis_off()
+        for j, (T, p) in enumerate(zip(probs, tables)):
+            ax = axes[i, j + 1]
+            C = p.shape[1]
+            colors = ["tab:blue" if c == labels[i] else "tab:gray" for c in range(C)]
+            ax.bar(range(C), p[i].numpy(), color=colors)
+            ax.set_ylim(0, 1)
+            ax.set_xticks(range(C))
+            ax.tick_params(labelsize=7)
+            if i == 0:
+                ax.set_title(f"T = {T:g}")
+    return axes
+
+
+def temperature_sweep(temperatures: Sequence[float], accuracies: Sequence[float],
+                      baseline: float | None = None, ax=None):
+    """Test accuracy of distilled students against the temperature (log axis), with the
+    labels-only student as a horizontal line (accuracies in percent)."""
+    _same_length(temperatures=temperatures, accuracies=accuracies)
+    ax = _axes(ax, (5, 3))
+    ax.plot(temperatures, accuracies, "o-", label="distilled (kd_loss)")
+    if baseline is not None:
+        ax.axhline(baseline, color="gray", linestyle="--", label="labels only")
+    ax.set_xscale("log")
+    ax.set_xticks(list(temperatures), [f"{T:g}" for T in temperatures])
+    ax.minorticks_off()
+    ax.set(xlabel="temperature T", ylabel="test accuracy (%)")
+    ax.legend()
+    return ax
+
+
+# ---------------------------------------------------------------- chapter 01: pruning
+__all__ += ["accuracy_vs_sparsity", "weight_histogram", "kept_per_layer"]
+
+
+def accuracy_vs_sparsity(sparsities: Sequence[float], accuracies: dict, dense: float | None = None,
+                         at: float | None = None, ax=None):
+    """Test accuracy (fractions, drawn in %) against sparsity, one line per method in
+    `accuracies` ({label: values}); the dense model as a dashed line; a vertical line at
+    sparsity `at` (the slider's position)."""
+    if not accuracies:
+        raise ValueError("accuracies: expected at least one {label: values}")
+    for values in accuracies.values():
+        _same_length(sparsities=sparsities, accuracies=values)
+    ax = _axes(ax, (5, 3.2))
+    x = [100 * s for s in sparsities]
+    for label, values in accuracies.items():
+        ax.plot(x, [100 * a for a in values], label=label)
+    if dense is not None:
+        ax.axhline(100 * dense, color="gray", linestyle="--", linewidth=1, label="dense")
+    if at is not None:
+        ax.axvline(100 * at, color="tab:red", linewidth=1)
+    ax.set(xlabel="sparsity: weights removed (%)", ylabel="test accuracy (%)", ylim=(0, 100))
+    ax.legend(loc="lower left", fontsize=8)
+    return ax
+
+
+def weight_histogram(bin_edges: Sequence[float], counts: Sequence[float], threshold: float = 0.0,
+                     log: bool = False, ax=None):
+    """Histogram of weight values (counts precomputed by np.histogram; `log` for a log
+    count axis) with the pruning threshold: the band |w| <= threshold, shaded, is removed."""
+    if len(bin_edges) != len(counts) + 1 or not len(counts):
+        raise ValueError(f"expected len(bin_edges) == len(counts) + 1 >= 2, got "
+                         f"{len(bin_edges)} and {len(counts)}")
+    ax = _axes(ax, (5, 3.2))
+    ax.stairs(counts, bin_edges, fill=True, color="tab:blue", alpha=0.7)
+    if log:
+        ax.set_yscale("log")
+    if threshold > 0:
+        ax.axvspan(-threshold, threshold, color="tab:red", alpha=0.2, label="removed")
+        for side in (-threshold, threshold):
+            ax.axvline(side, color="tab:red", linewidth=1)
+        ax.legend(loc="upper right", fontsize=8)
+    ax.set(xlabel="weight value", ylabel="number of weights",
+           title=f"threshold |w| <= {threshold:.3g}")
+    return ax
+
+
+def kept_per_layer(kept: dict, reference: dict | None = None, ax=None):
+    """Bars of the fraction of each layer's weights kept ({layer: fraction}), beside
+    `reference` fractions (e.g. a paper's) when given; drawn in %."""
+    if not kept:
+        raise ValueError("kept: expected {layer: fraction kept} for at least one layer")
+    ax = _axes(ax, (5, 3.2))
+    names = list(kept)
+    x = range(len(names))
+    width = 0.4 if reference else 0.7
+    bars = ax.bar([i - (width / 2 if reference else 0) for i in x],
+                  [100 * kept[n] for n in names], width, label="ours")
+    ax.bar_label(bars, fmt="%.0f%%", fontsize=8)
+    if reference:
+        bars = ax.bar([i + width / 2 for i in x], [100 * reference.get(n, 0) for n in names],
+                      width, label="paper", color="tab:gray")
+        ax.bar_label(bars, fmt="%.0f%%", fontsize=8)
+        ax.legend(fontsize=8)
+    ax.set_xticks(list(x), names)
+    ax.set(ylabel="weights kept (%)", ylim=(0, 110))
+    return ax

@@ -240,3 +240,20 @@ def test_bad_input_raises_value_error_naming_it(call, match):
     """Bad shapes, T <= 0, alpha outside [0, 1], empty inputs, unknown options: ValueError naming them."""
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_distillation_step_moves_student_not_teacher():
+    """One distillation step changes the student's weights and leaves the teacher untouched."""
+    torch.manual_seed(0)
+    student, teacher = nn.Linear(6, 3), nn.Sequential(nn.Linear(6, 3), nn.BatchNorm1d(3))
+    teacher.train()
+    before_t = [p.clone() for p in teacher.parameters()] + [teacher[1].running_mean.clone()]
+    before_s = student.weight.clone()
+    opt = torch.optim.SGD(student.parameters(), lr=0.1)
+    x, y = torch.randn(8, 6), torch.randint(0, 3, (8,))
+    loss = distill.distillation_step(student, teacher, opt, (x, y), temperature=2.0, alpha=0.5)
+    assert isinstance(loss, float) and loss > 0
+    assert not torch.equal(before_s, student.weight)
+    after_t = [p for p in teacher.parameters()] + [teacher[1].running_mean]
+    assert all(torch.equal(a, b) for a, b in zip(before_t, after_t))
+    assert all(p.grad is None for p in teacher.parameters())

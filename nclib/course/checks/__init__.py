@@ -30,7 +30,7 @@ import pkgutil
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
-__all__ = ["task", "expect", "Mismatch", "StudentError", "Result", "TASKS", "RESULT_MIME", "STATUSES",
+__all__ = ["task", "expect", "call", "Text", "Mismatch", "StudentError", "Result", "TASKS", "RESULT_MIME", "STATUSES",
            "close", "describe"]
 
 RESULT_MIME = "application/vnd.nclib.check+json"
@@ -82,6 +82,23 @@ class StudentError(Exception):
     def __init__(self, inputs: str, error: BaseException):
         super().__init__(inputs)
         self.inputs, self.error = inputs, error
+
+
+class Text(str):
+    """A description shown as it is in a verdict (a plain str would be shown quoted)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def call(fn: Callable, shown: str, *args, **kwargs) -> Any:
+    """Call the student's code; its exceptions become an 'error' verdict naming the input."""
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise
+    except Exception as e:
+        raise StudentError(shown, e) from e
 
 
 def describe(value: Any, limit: int = 120) -> str:

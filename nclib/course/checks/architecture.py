@@ -19,25 +19,8 @@ import torch
 from torch import nn
 
 from nclib.arch import DepthwiseSeparableConv, LowRankLinear, separable_ratio as _ratio
-from nclib.course.checks import Mismatch, StudentError, expect, task
+from nclib.course.checks import Mismatch, Text, call, expect, task
 from nclib.measure import count_macs, count_params
-
-
-class _Text(str):
-    """A description shown as it is in a verdict (a plain str would be shown quoted)."""
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
-def _call(fn, shown: str, *args):
-    """Call the student's code; its exceptions become an 'error' verdict naming the input."""
-    try:
-        return fn(*args)
-    except NotImplementedError:
-        raise
-    except Exception as e:
-        raise StudentError(shown, e) from e
 
 
 # ---------------------------------------------------------------- counting (tasks 1-3)
@@ -134,9 +117,9 @@ def separable_conv(student):
 
 def _check_separable(student, c_in: int, c_out: int, k: int, stride: int, size: int) -> None:
     shown = f"SeparableConv({c_in}, {c_out}, kernel_size={k}, stride={stride})"
-    module = _call(student, f"({shown})", c_in, c_out, k, stride)
+    module = call(student, f"({shown})", c_in, c_out, k, stride)
     if not isinstance(module, nn.Module):
-        raise Mismatch(shown, _Text("an nn.Module"), module,
+        raise Mismatch(shown, Text("an nn.Module"), module,
                        "SeparableConv must be a class that subclasses nn.Module.")
     ref = DepthwiseSeparableConv(c_in, c_out, k, stride, batch_norm=False, relu=False)
     if count_params(module) != count_params(ref):
@@ -145,7 +128,7 @@ def _check_separable(student, c_in: int, c_out: int, k: int, stride: int, size: 
     for name in ("depthwise", "pointwise"):
         theirs, ours = getattr(module, name, None), getattr(ref, name)
         if not isinstance(theirs, nn.Conv2d):
-            raise Mismatch(f"{shown}: the layer `self.{name}`", _Text("an nn.Conv2d"),
+            raise Mismatch(f"{shown}: the layer `self.{name}`", Text("an nn.Conv2d"),
                            theirs, "store the two convolutions as "
                            "self.depthwise and self.pointwise (the check copies weights "
                            "into them).")
@@ -158,7 +141,7 @@ def _check_separable(student, c_in: int, c_out: int, k: int, stride: int, size: 
     shown_x = f"{shown} on an input of shape {tuple(x.shape)}"
     with torch.no_grad():
         expected = ref(x)
-        got = _call(module, f"({shown_x})", x.clone())
+        got = call(module, f"({shown_x})", x.clone())
     if not torch.is_tensor(got) or got.shape != expected.shape:
         raise Mismatch(f"{shown_x}: output shape", tuple(expected.shape),
                        tuple(got.shape) if torch.is_tensor(got) else got,
@@ -167,7 +150,7 @@ def _check_separable(student, c_in: int, c_out: int, k: int, stride: int, size: 
     diff = (got.double() - expected.double()).abs().max().item()
     if not diff <= 1e-5 * (1 + expected.abs().max().item()):
         raise Mismatch(f"{shown_x} with nclib's weights copied in: output values",
-                       _Text("max |difference| <= 1e-05"), _Text(f"max |difference| = {diff:.3g}"),
+                       Text("max |difference| <= 1e-05"), Text(f"max |difference| = {diff:.3g}"),
                        "forward must apply self.depthwise, then self.pointwise, and "
                        "nothing else (no ReLU, no BatchNorm).")
 
@@ -208,10 +191,10 @@ def lowrank_factors(student):
     for W, K in _lowrank_cases():
         N, M = W.shape
         shown = f"({_matrix(W)}, rank={K})"
-        got = _call(student, shown, W.clone(), K)
+        got = call(student, shown, W.clone(), K)
         if not (isinstance(got, (tuple, list)) and len(got) == 2
                 and all(torch.is_tensor(t) for t in got)):
-            raise Mismatch(shown, _Text("a pair of tensors (A, B)"), got)
+            raise Mismatch(shown, Text("a pair of tensors (A, B)"), got)
         A, B = got
         if tuple(A.shape) != (N, K) or tuple(B.shape) != (K, M):
             raise Mismatch(f"{shown}: shapes of (A, B)", ((N, K), (K, M)),
@@ -230,8 +213,8 @@ def lowrank_factors(student):
         best_product = (U[:, :K] * S[:K]) @ Vh[:K]  # (N, M)
         diff = (product - best_product).abs().max().item()
         if diff > 1e-4 * (1 + best_product.abs().max().item()):
-            raise Mismatch(f"{shown}: A @ B", _Text("U_K S_K V_K^T from torch.linalg.svd"),
-                           _Text(f"a matrix that differs by up to {diff:.3g}"))
+            raise Mismatch(f"{shown}: A @ B", Text("U_K S_K V_K^T from torch.linalg.svd"),
+                           Text(f"a matrix that differs by up to {diff:.3g}"))
     return "Eckart-Young: no rank-K matrix is closer to W than the truncated SVD."
 
 
@@ -265,12 +248,12 @@ def _check_lowrank_linear(student, linear: nn.Linear, K: int) -> None:
     bias = linear.bias is not None
     shown = f"(nn.Linear({M}, {N}, bias={bias}), rank={K})"
     before = {k: v.clone() for k, v in linear.state_dict().items()}
-    got = _call(student, shown, linear, K)
+    got = call(student, shown, linear, K)
     if any(not torch.equal(before[k], v) for k, v in linear.state_dict().items()):
-        raise Mismatch(shown, _Text("the original layer left unchanged"), _Text("its weights changed"),
+        raise Mismatch(shown, Text("the original layer left unchanged"), Text("its weights changed"),
                        "build new layers; copy the factors into them.")
     if not isinstance(got, nn.Module):
-        raise Mismatch(shown, _Text("an nn.Module (like nn.Sequential of two nn.Linear)"),
+        raise Mismatch(shown, Text("an nn.Module (like nn.Sequential of two nn.Linear)"),
                        got)
     ref = LowRankLinear.from_linear(linear, rank=K)
     if count_params(got) != count_params(ref):
@@ -280,15 +263,15 @@ def _check_lowrank_linear(student, linear: nn.Linear, K: int) -> None:
     x = torch.randn(3, M)  # (B, M)
     with torch.no_grad():
         expected = ref(x)  # (B, N)
-        out = _call(got, f"{shown} applied to an input of shape {tuple(x.shape)}", x.clone())
+        out = call(got, f"{shown} applied to an input of shape {tuple(x.shape)}", x.clone())
     if not torch.is_tensor(out) or out.shape != expected.shape:
         raise Mismatch(f"{shown}: output shape for an input of shape {tuple(x.shape)}",
                        tuple(expected.shape),
                        tuple(out.shape) if torch.is_tensor(out) else out)
     diff = (out.double() - expected.double()).abs().max().item()
     if not diff <= 1e-4 * (1 + expected.abs().max().item()):
-        raise Mismatch(f"{shown}: outputs", _Text("A (B x) + b with the rank-K SVD factors"),
-                       _Text(f"outputs that differ by up to {diff:.3g}"),
+        raise Mismatch(f"{shown}: outputs", Text("A (B x) + b with the rank-K SVD factors"),
+                       Text(f"outputs that differ by up to {diff:.3g}"),
                        "use your lowrank_factors (the K largest singular values), B in "
                        "the first layer, A in the second, and the original bias.")
     if count_macs(got, (M,)).total != K * (N + M):

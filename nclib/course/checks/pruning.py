@@ -1,0 +1,423 @@
+"""Checks for chapter 01 (network pruning): masks, thresholds, masked training, filter
+ranking, channel surgery and compression arithmetic.
+
+The references are what a student's answer must agree with:
+
+* `nclib.pruning.magnitude` (Han et al. 2015): which weights a magnitude mask removes and
+  the threshold ``quality * std(w)``. A mask is judged by what it must do (remove exactly
+  ``round(sparsity * numel)`` weights, none larger than a kept one), so any valid way of
+  breaking ties between equal magnitudes passes;
+* `nclib.pruning.structured.l1_filter_scores` (Li et al. 2017) for the filter ranking;
+* plain PyTorch for masked training and channel removal: the weights a correct answer
+  must hold are written out below, a few lines each;
+* Han et al.'s compression arithmetic: rate = all weights / kept weights, and bytes with
+  Deep Compression's relative indices (Han et al. 2016): every kept weight costs
+  value_bits + index_bits bits.
+"""
+from __future__ import annotations
+
+import copy
+import random
+
+import torch
+from torch import nn
+
+from nclib.course.checks import Mismatch, StudentError, close, describe, task
+from nclib.pruning.magnitude import magnitude_mask as _magnitude_mask
+from nclib.pruning.magnitude import std_threshold as _std_threshold
+from nclib.pruning.structured import l1_filter_scores
+
+
+class _Text(str):
+    """A description shown as it is in a verdict (a plain str would be shown quoted)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _call(fn, shown: str, *args, **kwargs):
+    """Call the student's code; its exceptions become an 'error' verdict naming the input."""
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise
+    except Exception as e:
+        raise StudentError(shown, e) from e
+
+
+def _weight(shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    """Random weights with distinct magnitudes (no ties), like a trained layer's."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=g) * 0.1
+
+
+# ---------------------------------------------------------------- task 1: magnitude mask
+def ref_magnitude_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
+    return _magnitude_mask(weight, sparsity)
+
+
+def _mask_cases() -> list[tuple[torch.Tensor, float]]:
+    with_zeros = _weight((10, 10), 5)
+    with_zeros[:, :3] = 0  # a layer pruned before: 30% zeros, pruned again to 50%
+    big_negative = _weight((4, 5), 6)
+    big_negative[0, 0] = -5.0  # the largest magnitude is negative: it must be kept
+    fixed = [(torch.tensor([0.5, -0.125, 0.25, 0.0625]), 0.5),
+             (_weight((3, 4), 1), 0.5),
+             (_weight((4, 3, 3, 3), 2), 0.9),  # a conv weight (C_out, C_in, K, K)
+             (_weight((10, 10), 3), 0.29),  # 0.29 * 100 = 28.999...: round, do not truncate
+             (_weight((5, 7), 4), 0.0),  # nothing removed
+             (with_zeros, 0.5), (big_negative, 0.5),
+             (torch.tensor([2.0]), 0.4),  # round(0.4) = 0: the only weight stays
+             (_weight((1000,), 7), 0.99)]
+    rng = random.Random(11)
+    shapes = [(20, 30), (8, 4, 3, 3), (300,), (6, 2, 5, 5), (50, 10), (7, 9)]
+    return fixed + [(_weight(s, 100 + i), round(rng.uniform(0.05, 0.95), 3))
+                    for i, s in enumerate(shapes)]
+
+
+def _mask_problem(weight: torch.Tensor, mask: torch.Tensor, num_remove: int):
+    """None if `mask` removes exactly `num_remove` weights, none larger than a kept one;
+    else (expected, got, hint) describing what is wrong."""
+    removed = int((~mask).sum())
+    if removed != num_remove:
+        return (f"a mask removing {num_remove} weights", f"a mask removing {removed} weights",
+                f"remove round(sparsity * numel) = {num_remove} weights here; int() would "
+                "truncate.")
+    size = weight.abs()
+    if 0 < removed < weight.numel() and size[~mask].max() > size[mask].min():
+        return (f"the {num_remove} smallest |w| removed",
+                f"a removed weight with |w| = {size[~mask].max():.4g} while "
+                f"|w| = {size[mask].min():.4g} is kept",
+                "rank by magnitude, weight.abs(), not by the signed value.")
+    return None
+
+
+@task("pruning", points=1, hint="Remove the round(sparsity * numel) weights of smallest |w| "
+      "(absolute value) and return a bool tensor of the weight's shape, True = kept.")
+def magnitude_mask(student):
+    """magnitude_mask(weight, sparsity) -> bool mask (True = kept) removing the smallest |w|."""
+    for weight, sparsity in _mask_cases():
+        shown = f"({describe(weight, 40)}, {sparsity})"
+        original = weight.clone()
+        got = _call(student, shown, weight, sparsity)
+        if not torch.equal(weight, original):
+            raise Mismatch(shown, _Text("the weight left unchanged"),
+                           _Text("the weight was modified in place"),
+                           "compute a mask and return it; leave the weight alone.")
+        if not torch.is_tensor(got) or got.dtype != torch.bool:
+            what = f"dtype {got.dtype}" if torch.is_tensor(got) else type(got).__name__
+            raise Mismatch(shown, _Text("a bool tensor"), _Text(what),
+                           "a comparison like `weight.abs() > threshold` gives a bool tensor.")
+        if got.shape != weight.shape:
+            raise Mismatch(shown, _Text(f"a mask of shape {tuple(weight.shape)}"),
+                           _Text(f"shape {tuple(got.shape)}"),
+                           "reshape the flat mask back: mask.view(weight.shape).")
+        num_remove = round(sparsity * weight.numel())
+        problem = _mask_problem(weight, got, num_remove)
+        if problem is not None:
+            expected, got_text, hint = problem
+            if _mask_problem(weight, ~got, num_remove) is None:
+                hint = "True means kept, False means removed."
+            raise Mismatch(shown, _Text(expected), _Text(got_text), hint)
+    return "Han et al. remove 92% of LeNet-300-100's first layer this way (and retrain)."
+
+
+# ---------------------------------------------------------------- task 2: std threshold
+def ref_std_threshold(weight: torch.Tensor, quality: float) -> float:
+    return _std_threshold(weight, quality)
+
+
+def _as_float(value):
+    """A student's number as a Python float (a 0-d tensor or numpy scalar is fine too)."""
+    if torch.is_tensor(value) and value.numel() == 1:
+        return float(value)
+    if hasattr(value, "item") and not isinstance(value, (list, tuple)):
+        try:
+            return float(value.item())
+        except (TypeError, ValueError):
+            return value
+    return value
+
+
+def _std_cases() -> list[tuple[torch.Tensor, float]]:
+    half_zero = _weight((10, 10), 21)
+    half_zero[:5] = 0  # a layer pruned before: its zeros count in the std
+    fixed = [(torch.tensor([1.0, -1.0, 1.0, -1.0]), 1.0),  # std = 1 when dividing by n = 4
+             (torch.tensor([[0.0, 3.0], [-3.0, 0.0]]), 0.5),
+             (_weight((300, 784), 22), 1.0), (half_zero, 1.5),
+             (_weight((20, 1, 5, 5), 23), 0.7),  # a conv weight
+             (_weight((7, 3), 24), 0.0)]
+    rng = random.Random(25)
+    shapes = [(50, 20), (8, 4, 3, 3), (10,), (100, 30)]
+    return fixed + [(_weight(s, 200 + i), round(rng.uniform(0.2, 2.5), 3))
+                    for i, s in enumerate(shapes)]
+
+
+@task("pruning", points=1, hint="quality * std over ALL the weights of the tensor, zeros "
+      "included, dividing by n (np.std's convention, torch's std(correction=0)).")
+def std_threshold(student):
+    """std_threshold(weight, quality) -> float: Han et al.'s layer threshold."""
+    for weight, quality in _std_cases():
+        shown = f"({describe(weight, 40)}, {quality})"
+        expected = ref_std_threshold(weight, quality)
+        got = _as_float(_call(student, shown, weight.clone(), quality))
+        if not isinstance(got, (int, float)) or isinstance(got, bool) or \
+                not close(float(got), expected, rtol=1e-5, atol=1e-7):
+            raise Mismatch(shown, expected, got)
+    return "A larger quality removes more weights; Han et al. tune it per layer."
+
+
+# ---------------------------------------------------------------- task 3: masked training
+def ref_apply_masks(model: nn.Module, masks: dict[str, torch.Tensor]) -> None:
+    with torch.no_grad():  # an in-place edit of the weights, not a step autograd should see
+        for name, mask in masks.items():
+            model.get_parameter(name).mul_(mask)
+
+
+def _masked_models() -> list[tuple[str, nn.Module, dict[str, torch.Tensor]]]:
+    torch.manual_seed(31)
+    mlp = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+    cnn = nn.Sequential(nn.Conv2d(2, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 2 * 2, 3))
+    g = torch.Generator().manual_seed(32)
+
+    def random_mask(p: torch.Tensor) -> torch.Tensor:
+        return torch.rand(p.shape, generator=g) > 0.6
+
+    cases = [("Linear-ReLU-Linear, masks on both weights", mlp,
+              {n: random_mask(p) for n, p in mlp.named_parameters() if n.endswith("weight")}),
+             ("a conv net, masks on the conv weight and a bias", cnn,
+              {"0.weight": random_mask(cnn[0].weight), "3.bias": random_mask(cnn[3].bias)}),
+             ("Linear-ReLU-Linear, no masks at all", copy.deepcopy(mlp), {})]
+    return cases
+
+
+def _check_masked(student, label, model, masks, step: str) -> None:
+    """Call the student's function on `model` and compare every parameter with the
+    reference result; parameters must stay the same objects (the optimizer holds them)."""
+    expected = copy.deepcopy(model)
+    ref_apply_masks(expected, masks)
+    params = dict(model.named_parameters())
+    shown = f"({label}{step})"
+    _call(student, shown, model, masks)
+    for name, p in model.named_parameters():
+        if p is not params[name]:
+            raise Mismatch(shown, _Text(f"{name} still the same Parameter object"),
+                           _Text("a new Parameter"),
+                           "modify the weights in place (p.mul_(mask) under torch.no_grad()): "
+                           "the optimizer keeps references to the old Parameters.")
+        want = expected.get_parameter(name)
+        if not torch.equal(p.detach(), want.detach()):
+            if name in masks:
+                left = int(((p.detach() != 0) & ~masks[name]).sum())
+                got = (f"{name} with {left} removed weight(s) still nonzero" if left
+                       else f"{name} with kept weights changed")
+                raise Mismatch(shown, _Text(f"{name} zero where the mask is False, unchanged "
+                                            "elsewhere"), _Text(got))
+            raise Mismatch(shown, _Text(f"{name} unchanged (it has no mask)"),
+                           _Text(f"{name} changed"), "only touch the parameters named in masks.")
+
+
+@task("pruning", points=1, hint="For each name in masks, multiply model.get_parameter(name) by "
+      "its mask in place, inside `with torch.no_grad():`.")
+def apply_masks(student):
+    """apply_masks(model, masks): zero the removed weights in place (a fit step hook)."""
+    for label, model, masks in _masked_models():
+        model = copy.deepcopy(model)
+        with torch.no_grad():
+            for p in model.parameters():  # nonzero everywhere, as after an optimizer step
+                p.add_(0.01 * torch.sign(p) + 0.001)
+        _check_masked(student, label, model, masks, "")
+    # During training: Adam moves every weight after each step; the hook puts the zeros back.
+    label, model, masks = _masked_models()[0]
+    model = copy.deepcopy(model)
+    ref_apply_masks(model, masks)
+    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+    g = torch.Generator().manual_seed(33)
+    for step in range(1, 4):
+        x, y = torch.randn(8, 6, generator=g), torch.randint(0, 3, (8,), generator=g)
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        _check_masked(student, label, model, masks, f", after Adam step {step}")
+    return "As a step hook: fit(model, loader, step_hook=lambda m, step: apply_masks(m, masks))."
+
+
+# ---------------------------------------------------------------- task 4: L1 filter ranking
+def ref_select_l1_filters(weight: torch.Tensor, num_keep: int) -> torch.Tensor:
+    scores = l1_filter_scores(weight)  # s_j = sum |F_j|, (C_out,)
+    return torch.argsort(scores, descending=True, stable=True)[:num_keep].sort().values
+
+
+def _filter_cases() -> list[tuple[torch.Tensor, int]]:
+    # Filter 0: L1 4, L2 2; filter 1: L1 3, L2 3; filter 2: L1 4.2 but signed sum -4.2.
+    norms = torch.tensor([[1.0, 1.0, 1.0, 1.0], [3.0, 0.0, 0.0, 0.0],
+                          [-2.1, -2.1, 0.0, 0.0], [0.5, -0.5, 0.2, 0.1]]).view(4, 1, 2, 2)
+    fixed = [(norms, 2), (norms, 1), (norms, 4),
+             (_weight((16, 8, 3, 3), 41), 8), (_weight((32, 16, 3, 3), 42), 1),
+             (_weight((10, 20), 43), 3)]  # a Linear weight: one row per output neuron
+    rng = random.Random(44)
+    out = []
+    for i in range(5):
+        c_out = rng.randint(2, 40)
+        out.append((_weight((c_out, rng.randint(1, 16), 3, 3), 400 + i), rng.randint(1, c_out)))
+    return fixed + out
+
+
+@task("pruning", points=1, hint="Score filter j by s_j = sum of |w| over all its weights "
+      "(its L1 norm), keep the num_keep largest, return their indices in increasing order.")
+def select_l1_filters(student):
+    """select_l1_filters(weight, num_keep) -> indices of the kept filters, increasing."""
+    for weight, num_keep in _filter_cases():
+        shown = f"({describe(weight, 40)}, {num_keep})"
+        expected = ref_select_l1_filters(weight, num_keep)
+        got = _call(student, shown, weight.clone(), num_keep)
+        try:
+            as_list = [int(i) for i in (got.flatten() if torch.is_tensor(got) else got)]
+        except (TypeError, ValueError):
+            raise Mismatch(shown, expected, got, "return a tensor (or list) of indices.")
+        if as_list != expected.tolist():
+            hint = ("sort the kept indices in increasing order (.sort().values)."
+                    if sorted(as_list) == expected.tolist() else "")
+            raise Mismatch(shown, expected, got, hint)
+    return "Li et al. 2017 prune VGG-16's filters of smallest L1 norm this way."
+
+
+# ---------------------------------------------------------------- task 5: channel surgery
+def ref_remove_conv_channels(conv: nn.Conv2d, next_conv: nn.Conv2d,
+                             keep: torch.Tensor) -> tuple[nn.Conv2d, nn.Conv2d]:
+    def like(layer: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Conv2d:
+        new = nn.Conv2d(weight.shape[1], weight.shape[0], layer.kernel_size, layer.stride,
+                        layer.padding, layer.dilation, bias=bias is not None)
+        with torch.no_grad():
+            new.weight.copy_(weight)
+            if bias is not None:
+                new.bias.copy_(bias)
+        return new
+
+    bias = None if conv.bias is None else conv.bias.detach()[keep]
+    first = like(conv, conv.weight.detach()[keep], bias)  # (K, C_in, k, k): kept filters
+    nb = None if next_conv.bias is None else next_conv.bias.detach()
+    second = like(next_conv, next_conv.weight.detach()[:, keep], nb)  # (O, K, k, k)
+    return first, second
+
+
+def _surgery_cases() -> list[tuple[str, nn.Conv2d, nn.Conv2d, torch.Tensor]]:
+    torch.manual_seed(51)
+    cases = [("conv 3->8 (3x3, padding 1) then conv 8->4 (3x3)", nn.Conv2d(3, 8, 3, padding=1),
+              nn.Conv2d(8, 4, 3), torch.tensor([0, 2, 5])),
+             ("no biases, stride 2", nn.Conv2d(2, 6, 3, stride=2, bias=False),
+              nn.Conv2d(6, 5, 1, bias=False), torch.tensor([1, 4])),
+             ("keep one channel", nn.Conv2d(1, 4, 5), nn.Conv2d(4, 2, 3, padding=2),
+              torch.tensor([3])),
+             ("keep every channel", nn.Conv2d(3, 5, 3), nn.Conv2d(5, 2, 3), torch.arange(5))]
+    rng = random.Random(52)
+    for i in range(3):
+        c_in, c, c_out = rng.randint(1, 6), rng.randint(2, 16), rng.randint(1, 8)
+        k = rng.choice([1, 3, 5])
+        keep = torch.tensor(sorted(rng.sample(range(c), rng.randint(1, c))))
+        cases.append((f"random case {i + 1}: conv {c_in}->{c} ({k}x{k}) then conv {c}->{c_out}",
+                      nn.Conv2d(c_in, c, k, padding=k // 2, bias=rng.random() < 0.5),
+                      nn.Conv2d(c, c_out, 3, padding=1), keep))
+    return cases
+
+
+def _same_layer(got, want: nn.Conv2d, what: str, shown: str) -> None:
+    if not isinstance(got, nn.Conv2d):
+        raise Mismatch(shown, _Text(f"{what}: an nn.Conv2d"), _Text(type(got).__name__))
+    for attr in ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
+                 "groups"):
+        if getattr(got, attr) != getattr(want, attr):
+            hint = ("the first conv keeps len(keep) output channels, and the next conv must "
+                    "read only those: its in_channels is len(keep) too." if "channels" in attr
+                    else "build each new nn.Conv2d with the old layer's kernel_size, stride, "
+                         "padding and dilation.")
+            raise Mismatch(shown, _Text(f"{what}.{attr} = {getattr(want, attr)}"),
+                           _Text(f"{getattr(got, attr)}"), hint)
+    if not close(got.weight.detach(), want.weight.detach()):
+        hint = ("the first conv keeps rows weight[keep] (its output filters); the next conv "
+                "keeps columns weight[:, keep] (its input channels).")
+        raise Mismatch(shown, _Text(f"{what}.weight = the kept slices of the old weight"),
+                       _Text(f"{what}.weight of shape {tuple(got.weight.shape)} with other values"),
+                       hint)
+    if (got.bias is None) != (want.bias is None) or (
+            want.bias is not None and not close(got.bias.detach(), want.bias.detach())):
+        raise Mismatch(shown, _Text(f"{what}.bias = {describe(want.bias)}"),
+                       _Text(describe(got.bias)),
+                       "the first conv keeps bias[keep]; the next conv keeps its whole bias "
+                       "(one per OUTPUT channel); no bias stays no bias.")
+
+
+@task("pruning", points=2, hint="New conv: weight[keep] and bias[keep]. New next conv: "
+      "weight[:, keep] and the same bias. Same kernel, stride and padding.")
+def remove_conv_channels(student):
+    """remove_conv_channels(conv, next_conv, keep) -> (smaller conv, smaller next conv)."""
+    g = torch.Generator().manual_seed(53)
+    for label, conv, next_conv, keep in _surgery_cases():
+        shown = f"({label}, keep={keep.tolist()})"
+        before = (copy.deepcopy(conv), copy.deepcopy(next_conv))
+        want = ref_remove_conv_channels(conv, next_conv, keep)
+        got = _call(student, shown, conv, next_conv, keep.clone())
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            raise Mismatch(shown, _Text("a pair (new conv, new next conv)"), got)
+        for old, copied in zip((conv, next_conv), before):
+            if not close(old.weight.detach(), copied.weight.detach()):
+                raise Mismatch(shown, _Text("the original layers unchanged"),
+                               _Text("an original layer was modified"),
+                               "build new layers; slicing copies the weights you need.")
+        _same_layer(got[0], want[0], "new conv", shown)
+        _same_layer(got[1], want[1], "new next conv", shown)
+        # The point of it all: the smaller pair computes what the big pair computes when the
+        # removed channels are zero.
+        x = torch.randn(2, conv.in_channels, 9, 9, generator=g)
+        with torch.no_grad():
+            zeroed = torch.relu(conv(x)) * torch.isin(torch.arange(conv.out_channels),
+                                                      keep).view(1, -1, 1, 1)
+            ours = got[1](torch.relu(got[0](x)))
+            if not close(ours, next_conv(zeroed), rtol=1e-4, atol=1e-5):
+                raise Mismatch(shown, _Text("the same outputs as the big pair with the removed "
+                                            "channels set to zero"), _Text("other outputs"))
+    return "nclib.pruning.surgery.remove_channels does this for whole networks, BatchNorm included."
+
+
+# ---------------------------------------------------------------- task 6: compression arithmetic
+def ref_compression_rates(num_weights, kept_fractions, index_bits: int = 5,
+                          value_bits: int = 32) -> tuple[float, float]:
+    total = sum(num_weights)
+    kept = sum(n * k for n, k in zip(num_weights, kept_fractions))  # weights that stay
+    dense_bits = 32 * total  # fp32: 32 bits a weight
+    sparse_bits = kept * (value_bits + index_bits)  # each kept weight: its value + a gap
+    return total / kept, dense_bits / sparse_bits
+
+
+def _rate_cases() -> list[tuple[tuple, dict]]:
+    lenet300 = ([784 * 300, 300 * 100, 100 * 10], [0.08, 0.09, 0.26])  # Han et al., Table 2
+    lenet5 = ([500, 25000, 400000, 5000], [0.66, 0.12, 0.08, 0.19])  # Han et al., Table 3
+    fixed = [(lenet300, {}), (lenet5, {}), (lenet300, {"index_bits": 4}),
+             (lenet300, {"value_bits": 8}),  # Deep Compression: 8-bit shared weights
+             (([1000], [1.0]), {"index_bits": 0}),  # nothing pruned, no index: 1x and 1x
+             (([10, 90], [0.5, 0.1]), {"index_bits": 8, "value_bits": 16})]
+    rng = random.Random(61)
+    for _ in range(5):
+        n = rng.randint(1, 5)
+        fixed.append((([rng.randint(10, 10**6) for _ in range(n)],
+                       [round(rng.uniform(0.01, 1.0), 3) for _ in range(n)]),
+                      {"index_bits": rng.randint(2, 8), "value_bits": rng.choice([4, 8, 16, 32])}))
+    return fixed
+
+
+@task("pruning", points=1, hint="rate = (all weights) / (kept weights), where a layer of n "
+      "weights keeps n * kept_fraction; bytes: dense uses 32 bits a weight, sparse uses "
+      "value_bits + index_bits per KEPT weight.")
+def compression_rates(student):
+    """compression_rates(num_weights, kept_fractions, index_bits=5, value_bits=32) ->
+    (weights rate, storage rate)."""
+    for (num_weights, kept), kwargs in _rate_cases():
+        shown = f"({num_weights}, {kept}" + "".join(f", {k}={v}" for k, v in kwargs.items()) + ")"
+        expected = ref_compression_rates(num_weights, kept, **kwargs)
+        got = _call(student, shown, list(num_weights), list(kept), **kwargs)
+        got = tuple(_as_float(v) for v in got) if isinstance(got, (tuple, list)) else got
+        if not close(got, expected, rtol=1e-4):
+            raise Mismatch(shown, expected, got)
+    return "Han et al.'s 12x for LeNet-300-100 is about 10.6x in bytes once each weight " \
+           "carries a 5-bit index."
+

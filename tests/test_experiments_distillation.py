@@ -1,0 +1,107 @@
+"""Chapter 02's experiments: their building blocks, and small runs that fill every row and claim."""
+import statistics
+
+import pytest
+import torch
+
+from nclib import data
+from nclib.course.experiments import distillation as exp
+from nclib.course.reproduce import EXPERIMENTS, Run, render
+
+TINY = exp.Scale(n_train=200, seeds=(0, 1), teacher_epochs=2, student_epochs=2,
+                 temperatures=(1, 4), num_members=2, member_epochs=2)
+
+
+@pytest.fixture(scope="module")
+def hinton():
+    run = Run("hinton2015", "MNIST", TINY.describe_hinton())
+    return run, exp.run_hinton2015(run, TINY)
+
+
+@pytest.fixture(scope="module")
+def ensemble():
+    run = Run("ensemble", "MNIST", TINY.describe_ensemble())
+    return run, exp.run_ensemble(run, TINY)
+
+
+def test_mnist_subset_is_stratified_and_keeps_val_and_test():
+    """n_train digits, n_train/10 a class, all from the usual training split; val and test unchanged."""
+    full = data.split(*data.load_mnist(), seed=0)
+    parts = exp.mnist_subset(200)
+    X, y = parts.train
+    assert torch.bincount(y, minlength=10).tolist() == [20] * 10
+    train_rows = {row.numpy().tobytes() for row in full.train[0]}
+    assert all(row.numpy().tobytes() in train_rows for row in X)
+    assert torch.equal(parts.val[0], full.val[0]) and torch.equal(parts.test[1], full.test[1])
+    with pytest.raises(ValueError, match="n_train=5"):
+        exp.mnist_subset(5)
+
+
+def test_shifted_copy_is_fixed_and_moves_digits():
+    """The shifted test digits are the same on every call, mostly moved, with their ink kept."""
+    test = data.loaders(exp.mnist_subset(200)).test
+    a = torch.cat([x for x, _ in exp.shifted_copy(test)])
+    b = torch.cat([x for x, _ in exp.shifted_copy(test)])
+    plain = torch.cat([x for x, _ in test])
+    assert torch.equal(a, b) and a.shape == plain.shape
+    moved = (a != plain).flatten(1).any(1).float().mean()
+    assert moved > 0.8  # 24 of the 25 shifts move a digit
+    # MNIST digits sit near the middle: a 2-pixel shift pushes little ink off the edge
+    kept = a.sum((1, 2, 3)) / plain.sum((1, 2, 3))
+    assert kept.max() <= 1 + 1e-5 and kept.mean() > 0.99 and kept.min() > 0.9
+
+
+def test_train_model_is_reproducible():
+    """The same seed gives the same trained weights; another seed gives others."""
+    parts = exp.mnist_subset(100)
+    a, b, c = (exp.train_model(parts, "lenet300", s, 1, 1e-3, max_shift=2) for s in (3, 3, 4))
+    assert torch.equal(a.fc3.weight, b.fc3.weight) and not torch.equal(a.fc3.weight, c.fc3.weight)
+    assert not a.training
+
+
+def test_spread_formats_mean_std_and_range():
+    """One seed gives the mean alone; several add the standard deviation and the range."""
+    assert exp.spread([91.0]) == "91.00%"
+    assert exp.spread([90.0, 92.0, 94.0]) == "92.00% ± 2.00 (90.0-94.0)"
+
+
+def test_hinton2015_small_run_fills_rows_and_computes_claims(hinton):
+    """Teacher, three methods, shifted digits and every temperature get a row; claims follow the numbers."""
+    run, results = hinton
+    labels = [r.label for r in run.rows]
+    assert labels[:2] == ["teacher SmallVGG, trained on shifted digits", "teacher on shifted test digits"]
+    kd = "kd_loss T=4, alpha=0.9"
+    for method in ("labels only", kd, "logit_mse (Ba and Caruana)"):
+        assert f"student LeNet-300-100, {method}" in labels and len(results[method]) == 2
+    assert [lb for lb in labels if lb.startswith("temperature")] == [
+        "temperature sweep: kd_loss T=1", "temperature sweep: kd_loss T=4"]
+    assert results["T=4"] == results[kd]  # T = 4 is the KD run itself, not trained twice
+    gain, shift_gain, best = run.claims
+    expected = statistics.fmean(results[kd]) - statistics.fmean(results["labels only"])
+    assert gain.value == pytest.approx(expected, abs=0.006) and gain.holds == (gain.value >= 0.8)
+    assert shift_gain.holds == (shift_gain.value >= 5)
+    assert best.value in (1, 4) and best.holds == (best.value > 1)
+    assert "seeds 0, 1" in render(run) and "200 training digits" in render(run)
+
+
+def test_ensemble_small_run_has_the_lecture_table(ensemble):
+    """Baseline, ensemble and distilled rows carry the paper's 58.9 / 61.1 / 60.8; the share is computed."""
+    run, results = ensemble
+    paper = [r.paper for r in run.rows]
+    assert paper[:3] == [58.9, 61.1, 60.8] and paper[-1] == "86%"
+    assert len(results["baseline"]) == 2 and len(results["distilled"]) == 2
+    base, ens, dist = (statistics.fmean(results[k]) for k in ("baseline", "ensemble", "distilled"))
+    (claim,) = run.claims
+    if ens > base:
+        assert claim.value == pytest.approx((dist - base) / (ens - base), abs=1e-3)
+        assert claim.holds == (claim.value >= 0.5)
+    else:  # no gain to keep: the claim cannot hold
+        assert not claim.holds
+
+
+def test_registered_experiments_state_their_scale():
+    """Both experiments are registered and their scale names digits, epochs and seeds."""
+    hinton, ens = EXPERIMENTS["hinton2015"], EXPERIMENTS["ensemble"]
+    assert "1,000 training digits" in hinton.scale and "seeds 0, 1, 2" in hinton.scale
+    assert "30 epochs" in hinton.scale and "40 epochs" in hinton.scale
+    assert "4 LeNet-300-100 members" in ens.scale and "60 epochs" in ens.scale
