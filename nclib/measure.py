@@ -23,7 +23,7 @@ from torch import nn
 
 __all__ = ["count_params", "count_nonzero", "count_macs", "MacCount", "LayerMacs",
            "storage_bytes", "register_format", "STORAGE_FORMATS", "saved_bytes", "stored_tensors",
-           "measure_latency", "Latency", "keep_freed_memory", "report", "Row", "compare", "Table", "human"]
+           "measure_latency", "best_latencies", "Latency", "keep_freed_memory", "report", "Row", "compare", "Table", "human"]
 
 
 def count_params(model: nn.Module, trainable_only: bool = False) -> int:
@@ -265,6 +265,25 @@ def measure_latency(model: nn.Module, input_shape: Sequence[int] | None = None, 
     q = statistics.quantiles(times, n=10) if len(times) > 1 else [times[0]] * 9
     return Latency(statistics.median(times), q[0], q[-1], int(inputs.shape[0]), used_threads,
                    str(dev), repeats)
+
+
+def best_latencies(models: Sequence[nn.Module], inputs: torch.Tensor, rounds: int = 5,
+                   repeats: int = 20, device: str | torch.device | None = None) -> list[Latency]:
+    """Each model's fastest median latency over `rounds` rounds that take turns.
+
+    When other processes share the cores, a burst of their work slows whichever model runs
+    at that moment; taking turns and keeping each model's least disturbed round compares
+    the models under the same conditions.
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds={rounds!r}: expected a positive integer")
+    best: list[Latency | None] = [None] * len(models)
+    for _ in range(rounds):
+        for i, m in enumerate(models):
+            lat = measure_latency(m, inputs=inputs, repeats=repeats, device=device)
+            if best[i] is None or lat.median_ms < best[i].median_ms:
+                best[i] = lat
+    return best
 
 
 # ---------------------------------------------------------------- report and compare

@@ -122,3 +122,13 @@ def test_human():
     assert measure.human(2048, "B") == "2.05 kB"
     assert measure.human(552e6, "B") == "552 MB"
     assert measure.human(None) == "-"
+
+
+def test_best_latencies_takes_each_models_fastest_round():
+    """best_latencies returns one Latency per model, each no slower than a single round."""
+    ms = [models.LeNet300100(), models.LeNet5()]
+    x = torch.zeros(2, 1, 28, 28)
+    lats = measure.best_latencies(ms, x, rounds=3, repeats=3)
+    assert len(lats) == 2 and all(l.batch_size == 2 and l.median_ms > 0 for l in lats)
+    with pytest.raises(ValueError, match="rounds=0"):
+        measure.best_latencies(ms, x, rounds=0)

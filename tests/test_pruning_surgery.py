@@ -141,3 +141,19 @@ def test_scratch_epochs():
         surgery.scratch_epochs(10, 1000, 500, budget="C")
     with pytest.raises(ValueError, match="pruned_macs=2000"):
         surgery.scratch_epochs(10, 1000, 2000)
+
+
+def test_fold_for_inference_keeps_outputs():
+    """Folding BatchNorm into the convs (and channels_last) leaves eval outputs unchanged."""
+    torch.manual_seed(0)
+    model = models.SmallVGG()
+    for m in model.modules():  # non-trivial BN statistics
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    model.eval()
+    folded = surgery.fold_for_inference(model)
+    x = torch.randn(4, 1, 28, 28)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert torch.allclose(model(x), folded(x), atol=1e-5)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # original kept

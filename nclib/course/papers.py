@@ -44,6 +44,10 @@ TABLES: dict[str, PaperTable] = {t.name: t for t in [
         "MNIST", ("layer", "kept_fraction"),
         (("fc1", 0.08), ("fc2", 0.09), ("fc3", 0.26))),
     PaperTable(
+        "han2015-lenet5-layers", "Han et al., NIPS 2015, Table 3 (weights kept per layer)",
+        "MNIST", ("layer", "kept_fraction"),
+        (("conv1", 0.66), ("conv2", 0.12), ("fc1", 0.08), ("fc2", 0.19))),
+    PaperTable(
         "deep-compression", "Han et al., Deep Compression: Compressing Deep Neural Networks "
         "with Pruning, Trained Quantization and Huffman Coding, ICLR 2016, Table 1",
         "MNIST (LeNets), ImageNet (AlexNet, VGG-16)",

@@ -31,7 +31,7 @@ from torch import nn
 from nclib.models import BasicBlock, SmallResNet, SmallVGG
 from nclib.pruning.magnitude import attach_mask, is_masked
 
-__all__ = ["Coupling", "channel_prunable_layers", "coupling", "remove_channels",
+__all__ = ["Coupling", "channel_prunable_layers", "coupling", "remove_channels", "fold_for_inference",
            "zero_channels", "reinitialize", "scratch_epochs", "SUPPORTED"]
 
 SUPPORTED = ("SmallVGG: any Conv2d in `features` (which may hold only Conv2d, BatchNorm2d, "
@@ -291,3 +291,17 @@ def scratch_epochs(epochs: int, dense_macs: int, pruned_macs: int,
     if budget == "E":
         return epochs
     return round(epochs * min(dense_macs / pruned_macs, max_factor))
+
+
+def fold_for_inference(model: nn.Module) -> nn.Module:
+    """A copy ready for CPU inference: each BatchNorm folded into the conv before it
+    (w' = w * gamma / sigma, b' = beta - gamma * mu / sigma; torch's fuse_conv_bn_eval) and
+    the channels_last memory layout, which oneDNN's conv and pooling kernels prefer."""
+    model = copy.deepcopy(model).eval()
+    for parent in model.modules():
+        children = list(parent.named_children())
+        for (name, conv), (bn_name, bn) in zip(children, children[1:]):
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                setattr(parent, name, nn.utils.fuse_conv_bn_eval(conv, bn))
+                setattr(parent, bn_name, nn.Identity())
+    return model.to(memory_format=torch.channels_last)

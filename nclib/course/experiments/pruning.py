@@ -27,6 +27,7 @@ from nclib import data, measure, zoo
 from nclib.course.papers import table
 from nclib.course.reproduce import Run, experiment
 from nclib.pruning import magnitude, structured, surgery
+from nclib.pruning.surgery import fold_for_inference  # noqa: F401  (the lecture uses it from here)
 from nclib.train import evaluate, fit
 
 DATASET = "MNIST, the 5,000 bundled digits (3,500 train / 1,000 test)"
@@ -41,7 +42,7 @@ FINAL_SPARSITY = 0.92  # of the Linear and Conv2d weights, one global magnitude 
 # (prune steps of the AGP schedule, epochs of retraining after each)
 SCHEDULE = {"lenet300": (3, 2), "lenet5": (4, 1)}
 # Han et al. 2015, Table 3: the fraction of LeNet-5's weights kept in each layer.
-HAN_LENET5_KEPT = {"conv1": 0.66, "conv2": 0.12, "fc1": 0.08, "fc2": 0.19}
+HAN_LENET5_KEPT = dict(table("han2015-lenet5-layers").rows)
 PAPER_LABEL = {"lenet300": "LeNet-300-100", "lenet5": "LeNet-5"}
 
 
@@ -190,33 +191,12 @@ FINE_TUNE = dict(epochs=2, lr=3e-4, progress=False)
 LATENCY = dict(batch_size=64, rounds=5, repeats=20)
 
 
-def fold_for_inference(model: nn.Module) -> nn.Module:
-    """A copy ready for CPU inference: each BatchNorm folded into the conv before it
-    (w' = w * gamma / sigma, b' = beta - gamma * mu / sigma; torch's fuse_conv_bn_eval) and
-    the channels_last memory layout, which oneDNN's conv and pooling kernels prefer."""
-    model = copy.deepcopy(model).eval()
-    for parent in model.modules():
-        children = list(parent.named_children())
-        for (name, conv), (bn_name, bn) in zip(children, children[1:]):
-            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
-                setattr(parent, name, nn.utils.fuse_conv_bn_eval(conv, bn))
-                setattr(parent, bn_name, nn.Identity())
-    return model.to(memory_format=torch.channels_last)
-
-
 def best_latencies(models: list[nn.Module], batch_size: int, rounds: int,
                    repeats: int) -> list[measure.Latency]:
-    """Each model's fastest median over `rounds` alternating measurements (other processes
-    may share the cores; alternating spreads their load over every model)."""
+    """`measure.best_latencies` on one channels_last batch of digits-shaped inputs."""
     x = torch.randn(batch_size, *SHAPE, generator=torch.Generator().manual_seed(0))
-    x = x.contiguous(memory_format=torch.channels_last)
-    best: list[measure.Latency | None] = [None] * len(models)
-    for _ in range(rounds):
-        for i, m in enumerate(models):
-            lat = measure.measure_latency(m, inputs=x, repeats=repeats)
-            if best[i] is None or lat.median_ms < best[i].median_ms:
-                best[i] = lat
-    return best
+    return measure.best_latencies(models, x.contiguous(memory_format=torch.channels_last),
+                                  rounds=rounds, repeats=repeats)
 
 
 def filter_pruned_vgg() -> tuple[nn.Module, nn.Module, float]:
