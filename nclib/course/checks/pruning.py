@@ -22,27 +22,10 @@ import random
 import torch
 from torch import nn
 
-from nclib.course.checks import Mismatch, StudentError, close, describe, task
+from nclib.course.checks import Mismatch, Text, call, close, describe, task
 from nclib.pruning.magnitude import magnitude_mask as _magnitude_mask
 from nclib.pruning.magnitude import std_threshold as _std_threshold
 from nclib.pruning.structured import l1_filter_scores
-
-
-class _Text(str):
-    """A description shown as it is in a verdict (a plain str would be shown quoted)."""
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
-def _call(fn, shown: str, *args, **kwargs):
-    """Call the student's code; its exceptions become an 'error' verdict naming the input."""
-    try:
-        return fn(*args, **kwargs)
-    except NotImplementedError:
-        raise
-    except Exception as e:
-        raise StudentError(shown, e) from e
 
 
 def _weight(shape: tuple[int, ...], seed: int) -> torch.Tensor:
@@ -99,18 +82,18 @@ def magnitude_mask(student):
     for weight, sparsity in _mask_cases():
         shown = f"({describe(weight, 40)}, {sparsity})"
         original = weight.clone()
-        got = _call(student, shown, weight, sparsity)
+        got = call(student, shown, weight, sparsity)
         if not torch.equal(weight, original):
-            raise Mismatch(shown, _Text("the weight left unchanged"),
-                           _Text("the weight was modified in place"),
+            raise Mismatch(shown, Text("the weight left unchanged"),
+                           Text("the weight was modified in place"),
                            "compute a mask and return it; leave the weight alone.")
         if not torch.is_tensor(got) or got.dtype != torch.bool:
             what = f"dtype {got.dtype}" if torch.is_tensor(got) else type(got).__name__
-            raise Mismatch(shown, _Text("a bool tensor"), _Text(what),
+            raise Mismatch(shown, Text("a bool tensor"), Text(what),
                            "a comparison like `weight.abs() > threshold` gives a bool tensor.")
         if got.shape != weight.shape:
-            raise Mismatch(shown, _Text(f"a mask of shape {tuple(weight.shape)}"),
-                           _Text(f"shape {tuple(got.shape)}"),
+            raise Mismatch(shown, Text(f"a mask of shape {tuple(weight.shape)}"),
+                           Text(f"shape {tuple(got.shape)}"),
                            "reshape the flat mask back: mask.view(weight.shape).")
         num_remove = round(sparsity * weight.numel())
         problem = _mask_problem(weight, got, num_remove)
@@ -118,7 +101,7 @@ def magnitude_mask(student):
             expected, got_text, hint = problem
             if _mask_problem(weight, ~got, num_remove) is None:
                 hint = "True means kept, False means removed."
-            raise Mismatch(shown, _Text(expected), _Text(got_text), hint)
+            raise Mismatch(shown, Text(expected), Text(got_text), hint)
     return "Han et al. remove 92% of LeNet-300-100's first layer this way (and retrain)."
 
 
@@ -160,7 +143,7 @@ def std_threshold(student):
     for weight, quality in _std_cases():
         shown = f"({describe(weight, 40)}, {quality})"
         expected = ref_std_threshold(weight, quality)
-        got = _as_float(_call(student, shown, weight.clone(), quality))
+        got = _as_float(call(student, shown, weight.clone(), quality))
         if not isinstance(got, (int, float)) or isinstance(got, bool) or \
                 not close(float(got), expected, rtol=1e-5, atol=1e-7):
             raise Mismatch(shown, expected, got)
@@ -198,11 +181,11 @@ def _check_masked(student, label, model, masks, step: str) -> None:
     ref_apply_masks(expected, masks)
     params = dict(model.named_parameters())
     shown = f"({label}{step})"
-    _call(student, shown, model, masks)
+    call(student, shown, model, masks)
     for name, p in model.named_parameters():
         if p is not params[name]:
-            raise Mismatch(shown, _Text(f"{name} still the same Parameter object"),
-                           _Text("a new Parameter"),
+            raise Mismatch(shown, Text(f"{name} still the same Parameter object"),
+                           Text("a new Parameter"),
                            "modify the weights in place (p.mul_(mask) under torch.no_grad()): "
                            "the optimizer keeps references to the old Parameters.")
         want = expected.get_parameter(name)
@@ -211,10 +194,10 @@ def _check_masked(student, label, model, masks, step: str) -> None:
                 left = int(((p.detach() != 0) & ~masks[name]).sum())
                 got = (f"{name} with {left} removed weight(s) still nonzero" if left
                        else f"{name} with kept weights changed")
-                raise Mismatch(shown, _Text(f"{name} zero where the mask is False, unchanged "
-                                            "elsewhere"), _Text(got))
-            raise Mismatch(shown, _Text(f"{name} unchanged (it has no mask)"),
-                           _Text(f"{name} changed"), "only touch the parameters named in masks.")
+                raise Mismatch(shown, Text(f"{name} zero where the mask is False, unchanged "
+                                            "elsewhere"), Text(got))
+            raise Mismatch(shown, Text(f"{name} unchanged (it has no mask)"),
+                           Text(f"{name} changed"), "only touch the parameters named in masks.")
 
 
 @task("pruning", points=1, hint="For each name in masks, multiply model.get_parameter(name) by "
@@ -270,7 +253,7 @@ def select_l1_filters(student):
     for weight, num_keep in _filter_cases():
         shown = f"({describe(weight, 40)}, {num_keep})"
         expected = ref_select_l1_filters(weight, num_keep)
-        got = _call(student, shown, weight.clone(), num_keep)
+        got = call(student, shown, weight.clone(), num_keep)
         try:
             as_list = [int(i) for i in (got.flatten() if torch.is_tensor(got) else got)]
         except (TypeError, ValueError):
@@ -323,7 +306,7 @@ def _surgery_cases() -> list[tuple[str, nn.Conv2d, nn.Conv2d, torch.Tensor]]:
 
 def _same_layer(got, want: nn.Conv2d, what: str, shown: str) -> None:
     if not isinstance(got, nn.Conv2d):
-        raise Mismatch(shown, _Text(f"{what}: an nn.Conv2d"), _Text(type(got).__name__))
+        raise Mismatch(shown, Text(f"{what}: an nn.Conv2d"), Text(type(got).__name__))
     for attr in ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
                  "groups"):
         if getattr(got, attr) != getattr(want, attr):
@@ -331,18 +314,18 @@ def _same_layer(got, want: nn.Conv2d, what: str, shown: str) -> None:
                     "read only those: its in_channels is len(keep) too." if "channels" in attr
                     else "build each new nn.Conv2d with the old layer's kernel_size, stride, "
                          "padding and dilation.")
-            raise Mismatch(shown, _Text(f"{what}.{attr} = {getattr(want, attr)}"),
-                           _Text(f"{getattr(got, attr)}"), hint)
+            raise Mismatch(shown, Text(f"{what}.{attr} = {getattr(want, attr)}"),
+                           Text(f"{getattr(got, attr)}"), hint)
     if not close(got.weight.detach(), want.weight.detach()):
         hint = ("the first conv keeps rows weight[keep] (its output filters); the next conv "
                 "keeps columns weight[:, keep] (its input channels).")
-        raise Mismatch(shown, _Text(f"{what}.weight = the kept slices of the old weight"),
-                       _Text(f"{what}.weight of shape {tuple(got.weight.shape)} with other values"),
+        raise Mismatch(shown, Text(f"{what}.weight = the kept slices of the old weight"),
+                       Text(f"{what}.weight of shape {tuple(got.weight.shape)} with other values"),
                        hint)
     if (got.bias is None) != (want.bias is None) or (
             want.bias is not None and not close(got.bias.detach(), want.bias.detach())):
-        raise Mismatch(shown, _Text(f"{what}.bias = {describe(want.bias)}"),
-                       _Text(describe(got.bias)),
+        raise Mismatch(shown, Text(f"{what}.bias = {describe(want.bias)}"),
+                       Text(describe(got.bias)),
                        "the first conv keeps bias[keep]; the next conv keeps its whole bias "
                        "(one per OUTPUT channel); no bias stays no bias.")
 
@@ -356,13 +339,13 @@ def remove_conv_channels(student):
         shown = f"({label}, keep={keep.tolist()})"
         before = (copy.deepcopy(conv), copy.deepcopy(next_conv))
         want = ref_remove_conv_channels(conv, next_conv, keep)
-        got = _call(student, shown, conv, next_conv, keep.clone())
+        got = call(student, shown, conv, next_conv, keep.clone())
         if not isinstance(got, (tuple, list)) or len(got) != 2:
-            raise Mismatch(shown, _Text("a pair (new conv, new next conv)"), got)
+            raise Mismatch(shown, Text("a pair (new conv, new next conv)"), got)
         for old, copied in zip((conv, next_conv), before):
             if not close(old.weight.detach(), copied.weight.detach()):
-                raise Mismatch(shown, _Text("the original layers unchanged"),
-                               _Text("an original layer was modified"),
+                raise Mismatch(shown, Text("the original layers unchanged"),
+                               Text("an original layer was modified"),
                                "build new layers; slicing copies the weights you need.")
         _same_layer(got[0], want[0], "new conv", shown)
         _same_layer(got[1], want[1], "new next conv", shown)
@@ -374,8 +357,8 @@ def remove_conv_channels(student):
                                                       keep).view(1, -1, 1, 1)
             ours = got[1](torch.relu(got[0](x)))
             if not close(ours, next_conv(zeroed), rtol=1e-4, atol=1e-5):
-                raise Mismatch(shown, _Text("the same outputs as the big pair with the removed "
-                                            "channels set to zero"), _Text("other outputs"))
+                raise Mismatch(shown, Text("the same outputs as the big pair with the removed "
+                                            "channels set to zero"), Text("other outputs"))
     return "nclib.pruning.surgery.remove_channels does this for whole networks, BatchNorm included."
 
 
@@ -414,7 +397,7 @@ def compression_rates(student):
     for (num_weights, kept), kwargs in _rate_cases():
         shown = f"({num_weights}, {kept}" + "".join(f", {k}={v}" for k, v in kwargs.items()) + ")"
         expected = ref_compression_rates(num_weights, kept, **kwargs)
-        got = _call(student, shown, list(num_weights), list(kept), **kwargs)
+        got = call(student, shown, list(num_weights), list(kept), **kwargs)
         got = tuple(_as_float(v) for v in got) if isinstance(got, (tuple, list)) else got
         if not close(got, expected, rtol=1e-4):
             raise Mismatch(shown, expected, got)
