@@ -20,6 +20,7 @@ import torch
 
 import nclib
 from nclib import data, measure, zoo
+from nclib.course.experiments.pruning import one_layer_comparison
 from nclib.pruning import magnitude, structured, surgery
 from nclib.train import evaluate, fit
 
@@ -86,31 +87,15 @@ def one_layer(L) -> None:
                "random": [structured.RandomFilterPruner(seed) for seed in range(3)]}
     print(f"    {'layer':<13}" + "".join(f"{m:>22}" for m in methods))
     for name in surgery.channel_prunable_layers(model):
-        num_keep = structured.num_kept(model.get_submodule(name).out_channels, 0.5)
-        cells = []
-        for pruners in methods.values():
-            errors, accs = [], []
-            for pruner in pruners:
-                keep = pruner.compute_keep(model, name, num_keep).sort().values
-                scales = pruner.compute_scales(model, name, keep)
-                errors.append(structured.reconstruction_error(model, name, keep, X_val, scales))
-                small = surgery.remove_channels(model, {name: keep},
-                                                None if scales is None else {name: scales})
-                accs.append(evaluate(small, L.test))
-            cells.append(f"{sum(errors) / len(errors):.3f} / {100 * sum(accs) / len(accs):.1f}%")
+        cells = [f"{err:.3f} / {100 * acc:.1f}%" for err, acc in
+                 (one_layer_comparison(model, name, p, X_val, L.test) for p in methods.values())]
         print(f"    {name:<13}" + "".join(f"{c:>22}" for c in cells))
 
 
 def best_latency(models: list, rounds: int = 5) -> list:
-    """Each model's fastest median over `rounds` alternating measurements (other processes
-    share this machine's cores; alternating spreads their load over every model)."""
-    best = [None] * len(models)
-    for _ in range(rounds):
-        for i, m in enumerate(models):
-            lat = measure.measure_latency(m, SHAPE, batch_size=64, repeats=20)
-            if best[i] is None or lat.median_ms < best[i].median_ms:
-                best[i] = lat
-    return best
+    """Each model's fastest median at batch 64 over `rounds` alternating rounds."""
+    x = torch.randn(64, *SHAPE, generator=torch.Generator().manual_seed(0))
+    return measure.best_latencies(models, x, rounds=rounds, repeats=20)
 
 
 def filters(L) -> None:

@@ -131,7 +131,7 @@ THINET_LAYER = "features.7"  # SmallVGG's third conv (32 filters, 14x14), read b
 NUM_RANDOM = 3  # random filters: the mean over this many seeds
 
 
-def _one_layer(model: nn.Module, name: str, pruners: list, X_val: torch.Tensor,
+def one_layer_comparison(model: nn.Module, name: str, pruners: list, X_val: torch.Tensor,
                test) -> tuple[float, float]:
     """Mean (reconstruction error, test accuracy) over `pruners`, half the filters removed."""
     num_keep = structured.num_kept(model.get_submodule(name).out_channels, 0.5)
@@ -163,14 +163,14 @@ def thinet(run: Run) -> None:
     run.row("VGG-16 (ImageNet) top-1, ThiNet-Conv fine-tuned",
             paper.row("ThiNet-Conv")["top1_pct"], None, "%")
     run.row("dense SmallVGG test accuracy", None, 100 * evaluate(model, L.test), "%")
-    results = {m: _one_layer(model, THINET_LAYER, p, X_val, L.test) for m, p in methods.items()}
+    results = {m: one_layer_comparison(model, THINET_LAYER, p, X_val, L.test) for m, p in methods.items()}
     for method, (error, acc) in results.items():
         run.row(f"{THINET_LAYER} {method}: reconstruction error", None, round(error, 4))
         run.row(f"{THINET_LAYER} {method}: accuracy before fine-tuning", None, 100 * acc, "%")
     for name in surgery.channel_prunable_layers(model):
         if name == THINET_LAYER:
             continue
-        cells = [_one_layer(model, name, p, X_val, L.test) for p in methods.values()]
+        cells = [one_layer_comparison(model, name, p, X_val, L.test) for p in methods.values()]
         run.row(f"{name} alone: error ThiNet / L1 / random", None,
                 " / ".join(f"{e:.3f}" for e, _ in cells))
         run.row(f"{name} alone: accuracy ThiNet / L1 / random", None,
