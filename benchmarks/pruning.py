@@ -20,7 +20,7 @@ import torch
 
 import nclib
 from nclib import data, measure, zoo
-from nclib.course.experiments.pruning import one_layer_comparison
+from nclib.chapters.pruning.experiments import one_layer_comparison
 from nclib.pruning import magnitude, structured, surgery
 from nclib.train import evaluate, fit
 

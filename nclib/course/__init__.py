@@ -1,9 +1,9 @@
 """Course tooling: exercise building, checks, the autograder, paper tables and reproduction.
 
 Notebooks use ``from nclib.course import check``; the rest is driven by the `nclib` command.
-This package sits above the techniques: nothing in ``nclib`` outside ``nclib.course`` may
-import it.
+This package sits above the techniques and below the chapters (``nclib.chapters``), which it
+finds by discovery (`nclib.course.discover`); no technique imports it.
 """
-from nclib.course import checks as check
+from nclib.course.checking import check
 
 __all__ = ["check"]

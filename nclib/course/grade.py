@@ -35,7 +35,7 @@ from pathlib import Path
 
 import nbformat
 
-from nclib.course import checks
+from nclib.course import checking
 from nclib.course.build import CHECK_CALL
 
 __all__ = ["grade", "grade_one", "Limits", "SubmissionResult", "TaskScore", "find_release",
@@ -263,18 +263,18 @@ def _score(path: Path, positions: dict[int, list[str]], state: dict | None, limi
         found = {}
         for o in cells.get(index, []):
             data = o.get("data", {}) if o.get("output_type") in ("display_data", "execute_result") else {}
-            if checks.RESULT_MIME in data:
+            if checking.RESULT_MIME in data:
                 try:
-                    r = json.loads(data[checks.RESULT_MIME]) if isinstance(data[checks.RESULT_MIME], str) \
-                        else data[checks.RESULT_MIME]
+                    r = json.loads(data[checking.RESULT_MIME]) if isinstance(data[checking.RESULT_MIME], str) \
+                        else data[checking.RESULT_MIME]
                     found[r["task"]] = r
                 except (ValueError, KeyError, TypeError):
                     continue
         for key in keys:
-            known = checks.TASKS.get(key)
+            known = checking.TASKS.get(key)
             max_points = known.points if known else 0
             r = found.get(key)
-            if r is not None and r.get("status") in checks.STATUSES:
+            if r is not None and r.get("status") in checking.STATUSES:
                 points = max_points if r["status"] == "passed" else 0
                 tasks.append(TaskScore(key, points, max_points, r["status"], str(r.get("reason", ""))[:500]))
             elif index in timed_out:
@@ -315,8 +315,8 @@ def _unreadable(path: Path, release: Path, reason: str, seconds: float) -> Submi
         release_nb = nbformat.read(find_release({}, path, release), as_version=4)
         for c in release_nb.cells:
             for key in _check_tasks(c.source) if c.cell_type == "code" else []:
-                getattr(checks, key.split(".")[0], None)
-                known = checks.TASKS.get(key)
+                getattr(checking.check, key.split(".")[0], None)
+                known = checking.TASKS.get(key)
                 tasks.append(TaskScore(key, 0, known.points if known else 0, "error", reason))
     except (ValueError, OSError):
         pass
@@ -344,7 +344,7 @@ def grade_one(path: str | Path, release: str | Path | None = None, limits: Limit
     graded, positions = prepare(nb, release_nb)
     for keys in positions.values():  # the task table must know every released task
         for key in keys:
-            getattr(checks, key.split(".")[0], None)
+            getattr(checking.check, key.split(".")[0], None)
     scratch = Path(tempfile.mkdtemp(prefix="nclib-grade-"))
     state, total_timeout = None, False
     try:

@@ -1,17 +1,15 @@
 """`nclib reproduce NAME [--json]`: small-scale versions of the lecture's tables.
 
 An experiment is a function registered with `@experiment(...)` in
-``nclib/course/experiments/<chapter>.py``. It fills a `Run` with rows ("paper | ours") and
+``nclib/chapters/<chapter>/experiments.py``. It fills a `Run` with rows ("paper | ours") and
 claims (the chapter's acceptance statements, computed on this run). A claim that does not
 hold is reported as such, never hidden; the command exits 0 either way unless the run
 itself failed.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import math
-import pkgutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -97,10 +95,9 @@ def experiment(name: str, dataset: str, scale: str, summary: str):
 
 
 def _load_all() -> None:
-    from nclib.course import experiments
+    from nclib.course import discover
 
-    for m in pkgutil.iter_modules(experiments.__path__):
-        importlib.import_module(f"{experiments.__name__}.{m.name}")
+    discover.import_all("experiments")
 
 
 def run_experiment(name: str) -> Run:

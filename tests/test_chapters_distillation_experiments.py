@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from nclib import data
-from nclib.course.experiments import distillation as exp
+from nclib.chapters.distillation import experiments as exp
 from nclib.course.reproduce import EXPERIMENTS, Run, render
 
 TINY = exp.Scale(n_train=200, seeds=(0, 1), teacher_epochs=2, student_epochs=2,

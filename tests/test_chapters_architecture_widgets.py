@@ -1,7 +1,8 @@
-"""nclib.widgets: the update functions compute the right numbers; the widgets follow their sliders."""
+"""nclib.chapters.architecture.widgets: the update functions compute the right numbers; the widgets follow their sliders."""
 import pytest
 
-from nclib import arch, widgets
+from nclib import arch
+from nclib.chapters.architecture import widgets
 
 
 def test_separable_costs_lecture_example():

@@ -2,7 +2,7 @@
 import pytest
 
 from nclib.course import check
-from nclib.course.checks import overview
+from nclib.chapters.overview import checks as overview
 
 
 def _stub(*args, **kwargs):

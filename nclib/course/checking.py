@@ -1,4 +1,4 @@
-"""Self-checking exercises.
+"""Self-checking exercises: tasks, results and the `check` namespace.
 
 In a notebook::
 
@@ -14,7 +14,7 @@ code is "error" with its message.
 For the autograder the verdict is also sent as a display bundle with the MIME type
 `RESULT_MIME`; the grader reads it only from the check cells it put there itself.
 
-Writing a check (one per exercise task, in ``checks/<chapter>.py``)::
+Writing a check (one per exercise task, in ``nclib/chapters/<chapter>/checks.py``)::
 
     @task("overview", points=1, hint="A Linear layer has a weight matrix and a bias.")
     def linear_params(student):
@@ -23,15 +23,13 @@ Writing a check (one per exercise task, in ``checks/<chapter>.py``)::
 """
 from __future__ import annotations
 
-import importlib
 import json
 import math
-import pkgutil
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 __all__ = ["task", "expect", "call", "Text", "Mismatch", "StudentError", "Result", "TASKS", "RESULT_MIME", "STATUSES",
-           "close", "describe"]
+           "close", "describe", "check"]
 
 RESULT_MIME = "application/vnd.nclib.check+json"
 STATUSES = ("passed", "failed", "not_attempted", "error", "timeout")
@@ -224,14 +222,28 @@ def task(chapter: str, points: float = 1, hint: str = "") -> Callable[[Callable]
     return wrap
 
 
-def chapters() -> list[str]:
-    """Names of the chapter modules that hold checks."""
-    return [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
+class _Chapters:
+    """`check.<chapter>`: that chapter's checks module, imported on first use."""
+
+    def __getattr__(self, name: str):
+        from nclib.course import discover
+
+        if name.startswith("_"):
+            raise AttributeError(name)
+        module = discover.chapter_part(name, "checks")
+        if module is None:
+            have = [c for c in discover.chapter_names() if discover.chapter_part(c, "checks")]
+            raise AttributeError(f"nclib.course.check has no chapter {name!r}; "
+                                 f"chapters: {', '.join(have)}")
+        return module
+
+    def __dir__(self) -> list[str]:
+        from nclib.course import discover
+
+        return discover.chapter_names()
+
+    def __repr__(self) -> str:
+        return "<nclib.course.check: check.<chapter>.<task>(answer)>"
 
 
-def __getattr__(name: str):
-    """`check.overview` imports `nclib.course.checks.overview` on first use."""
-    if name in chapters():
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"nclib.course.check has no chapter {name!r}; "
-                         f"chapters: {', '.join(chapters())}")
+check = _Chapters()

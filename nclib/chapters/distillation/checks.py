@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nclib import distill
-from nclib.course.checks import Mismatch, Text, call, close, describe, task
+from nclib.course.checking import Mismatch, Text, call, close, describe, task
 
 
 def _diagnose(got, mistakes: dict[str, Callable[[], torch.Tensor]], default: str = "") -> str:

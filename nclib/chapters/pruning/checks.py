@@ -22,7 +22,7 @@ import random
 import torch
 from torch import nn
 
-from nclib.course.checks import Mismatch, Text, call, close, describe, task
+from nclib.course.checking import Mismatch, Text, call, close, describe, task
 from nclib.pruning.magnitude import magnitude_mask as _magnitude_mask
 from nclib.pruning.magnitude import std_threshold as _std_threshold
 from nclib.pruning.structured import l1_filter_scores

@@ -9,7 +9,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from nclib import distill, viz, widgets  # noqa: E402
+from nclib import distill  # noqa: E402
+from nclib.chapters.distillation import figures, widgets  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -27,7 +28,7 @@ def test_soft_targets_draws_one_bar_chart_per_digit_and_temperature():
     """Bars are the given probabilities; the true class is highlighted; columns follow the temperatures."""
     images, z = _digits()
     probs = {T: distill.softmax_with_temperature(z, T) for T in (1, 4, 20)}
-    axes = viz.soft_targets(images, probs, labels=[3, 0, 9])
+    axes = figures.soft_targets(images, probs, labels=[3, 0, 9])
     assert axes.shape == (3, 4)
     assert [ax.get_title() for ax in axes[0, 1:]] == ["T = 1", "T = 4", "T = 20"]
     bars = axes[1, 2].containers[0]
@@ -35,18 +36,18 @@ def test_soft_targets_draws_one_bar_chart_per_digit_and_temperature():
     colors = [b.get_facecolor() for b in axes[0, 1].containers[0]]
     assert colors[3] != colors[0] and colors.count(colors[0]) == 9  # class 3 stands out
     with pytest.raises(ValueError, match="expected \\(N, C\\)"):
-        viz.soft_targets(images, {1: probs[1][:2]})
+        figures.soft_targets(images, {1: probs[1][:2]})
     with pytest.raises(ValueError, match="at least one temperature"):
-        viz.soft_targets(images, {})
+        figures.soft_targets(images, {})
 
 
 def test_temperature_sweep_plots_accuracies_and_baseline():
     """One point per temperature on a log axis, and the labels-only line."""
-    ax = viz.temperature_sweep([1, 2, 4, 8, 20], [91.0, 93.0, 93.2, 92.8, 92.6], baseline=90.9)
+    ax = figures.temperature_sweep([1, 2, 4, 8, 20], [91.0, 93.0, 93.2, 92.8, 92.6], baseline=90.9)
     assert list(ax.lines[0].get_xdata()) == [1, 2, 4, 8, 20] and ax.get_xscale() == "log"
     assert list(ax.lines[1].get_ydata()) == [90.9, 90.9]
     with pytest.raises(ValueError, match="one length"):
-        viz.temperature_sweep([1, 2], [90.0])
+        figures.temperature_sweep([1, 2], [90.0])
 
 
 def test_soft_target_summary_hand_case():

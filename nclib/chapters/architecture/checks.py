@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from nclib.arch import DepthwiseSeparableConv, LowRankLinear, separable_ratio as _ratio
-from nclib.course.checks import Mismatch, Text, call, expect, task
+from nclib.course.checking import Mismatch, Text, call, expect, task
 from nclib.measure import count_macs, count_params
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from nclib import viz, widgets
+from nclib.chapters.pruning import figures, widgets
 from nclib.pruning import magnitude
 from nclib.train import evaluate
 
@@ -105,10 +105,10 @@ def test_slider_redraws_when_moved(curve):
 def test_viz_functions_refuse_mismatched_inputs():
     """The chapter's figures name the problem when their inputs do not fit together."""
     with pytest.raises(ValueError, match="one length"):
-        viz.accuracy_vs_sparsity([0.1, 0.2], {"a": [0.9]})
+        figures.accuracy_vs_sparsity([0.1, 0.2], {"a": [0.9]})
     with pytest.raises(ValueError, match="at least one"):
-        viz.accuracy_vs_sparsity([0.1], {})
+        figures.accuracy_vs_sparsity([0.1], {})
     with pytest.raises(ValueError, match="bin_edges"):
-        viz.weight_histogram([0, 1], [1, 2])
+        figures.weight_histogram([0, 1], [1, 2])
     with pytest.raises(ValueError, match="kept"):
-        viz.kept_per_layer({})
+        figures.kept_per_layer({})

@@ -9,7 +9,7 @@ import random
 
 from torch import nn
 
-from nclib.course.checks import expect, task
+from nclib.course.checking import expect, task
 from nclib.measure import count_macs, count_params
 
 

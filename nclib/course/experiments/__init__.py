@@ -1,1 +1,0 @@
-"""Experiments for `nclib reproduce`, one module per chapter (see nclib.course.reproduce)."""
