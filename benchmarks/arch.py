@@ -18,12 +18,11 @@ from torch import nn
 
 import nclib
 from nclib import arch, data, measure, train, zoo
+from nclib.chapters.architecture.experiments import FINE_TUNE
 
 THREADS = 1
 BATCH, SIZE = 8, 56  # one MobileNet-sized feature map (56 x 56), 8 images
 ROUNDS = 7  # latency rounds that take turns (see time_ms)
-# a tenth of the zoo recipe's learning rate: the net is trained, only the factors must adapt
-FINE_TUNE_EPOCHS, FINE_TUNE_LR = 2, 1e-4
 
 
 def time_ms(layers: dict[str, nn.Module], c: int, rounds: int, repeats: int) -> dict[str, float]:
@@ -83,13 +82,11 @@ def lowrank_lenet() -> None:
     N, M = dense.fc1.out_features, dense.fc1.in_features
     acc_dense = train.evaluate(dense, L.test)
     print(f"(b) LeNet-300-100 (zoo), fc1 {M} -> {N} factorized by truncated SVD; fine-tune: "
-          f"{FINE_TUNE_EPOCHS} epochs, Adam {FINE_TUNE_LR:g}, all layers")
+          f"{FINE_TUNE['epochs']} epochs, Adam {FINE_TUNE['lr']:g}, all layers")
 
-    def fine_tune(model: nn.Module) -> float:
-        torch.manual_seed(0)
-        L = data.loaders("mnist", seed=0)  # fresh loaders: every row sees the same batches
-        train.fit(model, L.train, epochs=FINE_TUNE_EPOCHS, lr=FINE_TUNE_LR, progress=False)
-        return train.evaluate(model, L.test)
+    def fine_tune(model: nn.Module) -> float:  # the chapter's recipe; test accuracy after it
+        batches = data.loaders("mnist", seed=0).train  # fresh: every row sees the same batches
+        return train.evaluate(train.fine_tune(model, batches, **FINE_TUNE), L.test)
 
     control = fine_tune(zoo.trained("lenet300", progress=False))
     print(f"dense: fc1 {N * M + N:,} params, test accuracy {100 * acc_dense:.2f}% "

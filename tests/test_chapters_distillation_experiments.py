@@ -24,36 +24,9 @@ def ensemble():
     return run, exp.run_ensemble(run, TINY)
 
 
-def test_mnist_subset_is_stratified_and_keeps_val_and_test():
-    """n_train digits, n_train/10 a class, all from the usual training split; val and test unchanged."""
-    full = data.split(*data.load_mnist(), seed=0)
-    parts = exp.mnist_subset(200)
-    X, y = parts.train
-    assert torch.bincount(y, minlength=10).tolist() == [20] * 10
-    train_rows = {row.numpy().tobytes() for row in full.train[0]}
-    assert all(row.numpy().tobytes() in train_rows for row in X)
-    assert torch.equal(parts.val[0], full.val[0]) and torch.equal(parts.test[1], full.test[1])
-    with pytest.raises(ValueError, match="n_train=5"):
-        exp.mnist_subset(5)
-
-
-def test_shifted_copy_is_fixed_and_moves_digits():
-    """The shifted test digits are the same on every call, mostly moved, with their ink kept."""
-    test = data.loaders(exp.mnist_subset(200)).test
-    a = torch.cat([x for x, _ in exp.shifted_copy(test)])
-    b = torch.cat([x for x, _ in exp.shifted_copy(test)])
-    plain = torch.cat([x for x, _ in test])
-    assert torch.equal(a, b) and a.shape == plain.shape
-    moved = (a != plain).flatten(1).any(1).float().mean()
-    assert moved > 0.8  # 24 of the 25 shifts move a digit
-    # MNIST digits sit near the middle: a 2-pixel shift pushes little ink off the edge
-    kept = a.sum((1, 2, 3)) / plain.sum((1, 2, 3))
-    assert kept.max() <= 1 + 1e-5 and kept.mean() > 0.99 and kept.min() > 0.9
-
-
 def test_train_model_is_reproducible():
     """The same seed gives the same trained weights; another seed gives others."""
-    parts = exp.mnist_subset(100)
+    parts = data.stratified_subset(data.split(*data.load_mnist()), 100)
     a, b, c = (exp.train_model(parts, "lenet300", s, 1, 1e-3, max_shift=2) for s in (3, 3, 4))
     assert torch.equal(a.fc3.weight, b.fc3.weight) and not torch.equal(a.fc3.weight, c.fc3.weight)
     assert not a.training

@@ -165,3 +165,34 @@ def test_shifted_moves_images_by_at_most_max_shift():
     assert len(set(pos)) > 1 and xs.sum() == 4
     with pytest.raises(ValueError, match="max_shift=-1"):
         data.Shifted(loader, max_shift=-1)
+
+
+def test_stratified_subset_keeps_classes_balanced_and_val_test_unchanged():
+    """stratified_subset cuts training to n samples, n/10 a digit, drawn from the training part; val and test are untouched."""
+    parts = data.split(*data.load_mnist(), seed=0)
+    small = data.stratified_subset(parts, 1000)
+    assert len(small.train[1]) == 1000
+    assert torch.equal(torch.bincount(small.train[1], minlength=10), torch.full((10,), 100))
+    assert small.val is parts.val and small.test is parts.test
+    train_rows = {tuple(r) for r in parts.train[0].flatten(1)[:, ::7].tolist()}
+    assert all(tuple(r) in train_rows for r in small.train[0][:50].flatten(1)[:, ::7].tolist())
+    other = data.stratified_subset(parts, 1000, seed=1)
+    assert not torch.equal(other.train[0], small.train[0])
+    for bad in (0, 3501, 2.5, True):
+        with pytest.raises(ValueError, match=f"n_train={bad!r}.*1 to 3500"):
+            data.stratified_subset(parts, bad)
+
+
+def test_shifted_copy_is_fixed_and_moves_digits():
+    """Shifted test digits are the same on every call, mostly moved, with their ink and labels kept."""
+    test = data.loaders(data.stratified_subset(data.split(*data.load_mnist()), 200)).test
+    a = torch.cat([x for x, _ in data.shifted_copy(test)])
+    b = torch.cat([x for x, _ in data.shifted_copy(test)])
+    plain = torch.cat([x for x, _ in test])
+    assert torch.equal(torch.cat([y for _, y in data.shifted_copy(test)]), torch.cat([y for _, y in test]))
+    assert torch.equal(a, b) and a.shape == plain.shape
+    moved = (a != plain).flatten(1).any(1).float().mean()
+    assert moved > 0.8  # 24 of the 25 shifts move a digit
+    # MNIST digits sit near the middle: a 2-pixel shift pushes little ink off the edge
+    kept = a.sum((1, 2, 3)) / plain.sum((1, 2, 3))
+    assert kept.max() <= 1 + 1e-5 and kept.mean() > 0.99 and kept.min() > 0.9

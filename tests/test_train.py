@@ -109,3 +109,21 @@ def test_history_plot():
     h = train.History([1.0, 0.5], [0.5, 0.8], [1.1, 0.6], [0.4, 0.7], [0.1, 0.1])
     ax = h.plot()
     assert len(ax[0].lines) == 2 and len(ax[1].lines) == 2
+
+
+def test_fine_tune_is_seeded_and_trains_in_place(tiny_loaders):
+    """fine_tune trains the model it is given and returns it; the same seed gives the same weights, another seed others."""
+    def tuned(seed):
+        torch.manual_seed(123)  # the caller's random state must not matter
+        m = models.LeNet300100()
+        torch.manual_seed(999)
+        noisy = DataLoader(tiny_loaders.train.dataset, batch_size=32, shuffle=True)  # global RNG order
+        before = m.fc1.weight.detach().clone()
+        out = train.fine_tune(m, noisy, epochs=1, lr=1e-3, seed=seed)
+        assert out is m and not torch.equal(before, m.fc1.weight)
+        return m.fc1.weight.detach().clone()
+
+    assert torch.equal(tuned(0), tuned(0))
+    assert not torch.equal(tuned(0), tuned(1))
+    with pytest.raises(ValueError, match="epochs=-1"):
+        train.fine_tune(models.LeNet300100(), tiny_loaders.train, epochs=-1, lr=1e-3)

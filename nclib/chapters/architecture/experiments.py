@@ -56,20 +56,18 @@ def mobilenet_table(run: Run) -> None:
 # Fine-tune: all layers, a tenth of the zoo recipe's learning rate (the net is trained, only
 # the factors must adapt), few epochs.
 COMPRESSIONS = (2, 5, 10, 20, 50)
-FINE_TUNE_EPOCHS, FINE_TUNE_LR = 2, 1e-4
+FINE_TUNE = dict(epochs=2, lr=1e-4)  # `train.fine_tune` settings, in the lecture too
 
 
-def _fine_tune(model: torch.nn.Module) -> float:
-    """Test accuracy after the fine-tune; every model sees the same batches."""
-    torch.manual_seed(0)
+def _fine_tuned_accuracy(model: torch.nn.Module) -> float:
+    """Test accuracy after the chapter's fine-tune (every model sees the same batches)."""
     L = data.loaders("mnist", seed=0)
-    train.fit(model, L.train, epochs=FINE_TUNE_EPOCHS, lr=FINE_TUNE_LR, progress=False)
-    return train.evaluate(model, L.test)
+    return train.evaluate(train.fine_tune(model, L.train, **FINE_TUNE), L.test)
 
 
 @experiment("lowrank-lenet300", dataset="MNIST, the 5,000 bundled digits (1,000 test)",
             scale=f"LeNet-300-100 (zoo), fc1 factorized by truncated SVD; fine-tune "
-                  f"{FINE_TUNE_EPOCHS} epochs, Adam {FINE_TUNE_LR:g}, all layers",
+                  f"{FINE_TUNE['epochs']} epochs, Adam {FINE_TUNE['lr']:g}, all layers",
             summary="low-rank fc1 of LeNet-300-100: compression vs accuracy, with fine-tune")
 def lowrank_lenet300(run: Run) -> None:
     test = data.loaders("mnist", seed=0).test
@@ -78,7 +76,7 @@ def lowrank_lenet300(run: Run) -> None:
     acc_dense = 100 * train.evaluate(dense, test)
     run.row("dense fc1 params", None, measure.count_params(dense.fc1), "params")
     run.row("dense test accuracy", None, acc_dense, "%")
-    run.row("dense, same fine-tune", None, 100 * _fine_tune(zoo.trained("lenet300",
+    run.row("dense, same fine-tune", None, 100 * _fine_tuned_accuracy(zoo.trained("lenet300",
                                                                         progress=False)), "%")
     at_10x = None
     for compression in COMPRESSIONS:
@@ -87,7 +85,7 @@ def lowrank_lenet300(run: Run) -> None:
         K = layer.rank
         layer_compression = N * M / (K * (N + M))  # of the weights: N M / (K (N + M))
         before = 100 * train.evaluate(model, test)
-        after = 100 * _fine_tune(model)
+        after = 100 * _fine_tuned_accuracy(model)
         run.row(f"rank {K}: fc1 params", None, measure.count_params(layer), "params")
         run.row(f"rank {K}: fc1 compression", None, round(layer_compression, 2), "x")
         run.row(f"rank {K}: accuracy, factorized", None, before, "%")

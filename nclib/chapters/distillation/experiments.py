@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
 from nclib import data, distill, models, train
 from nclib.course.papers import table
@@ -71,28 +70,6 @@ def _seeds(seeds: tuple[int, ...]) -> str:
     return ", ".join(map(str, seeds))
 
 
-def mnist_subset(n_train: int = 1000) -> data.Splits:
-    """The bundled digits' usual split, with training cut to a stratified `n_train` digits.
-
-    Validation (500) and test (1,000) digits stay the ones every chapter uses.
-    """
-    parts = data.split(*data.load_mnist(), seed=0)
-    n = len(parts.train[1])
-    if not 10 <= n_train <= n:
-        raise ValueError(f"n_train={n_train!r}: expected 10 to {n} training digits")
-    subset = data.split(*parts.train, fractions=(n_train / n, 1 - n_train / n, 0.0)).train
-    return data.Splits(subset, parts.val, parts.test)
-
-
-def shifted_copy(loader: DataLoader, max_shift: int = MAX_SHIFT, seed: int = 0) -> DataLoader:
-    """A fixed copy of `loader`'s digits, each moved by up to `max_shift` pixels.
-
-    Made once, so every model is tested on the same shifted digits.
-    """
-    x, y = zip(*data.Shifted(loader, max_shift, seed))
-    return DataLoader(TensorDataset(torch.cat(x), torch.cat(y)), batch_size=500)
-
-
 def train_model(parts: data.Splits, name: str, seed: int, epochs: int, lr: float,
                 loss_fn=None, max_shift: int = 0) -> nn.Module:
     """`models.create(name)` trained with Adam; `seed` sets its weights, batches and shifts."""
@@ -123,9 +100,9 @@ def run_hinton2015(run: Run, scale: Scale = FULL) -> dict[str, list[float]]:
 
     Returns the test accuracies (%) by row label, one per seed (the teacher: one).
     """
-    parts = mnist_subset(scale.n_train)
+    parts = data.stratified_subset(data.split(*data.load_mnist()), scale.n_train)
     test = data.loaders(parts).test
-    shifted = shifted_copy(test)
+    shifted = data.shifted_copy(test, MAX_SHIFT)
     teacher = train_model(parts, "vgg_small", 0, scale.teacher_epochs, TEACHER_LR,
                           max_shift=MAX_SHIFT)
     # The students' digits are never augmented: the teacher answers each one once, and this
@@ -187,7 +164,7 @@ def run_ensemble(run: Run, scale: Scale = FULL) -> dict[str, list[float]]:
     Returns the test accuracies (%) by row name: "baseline" (one per member), "ensemble",
     "distilled" and "logit_mse" (one per seed).
     """
-    parts = mnist_subset(scale.n_train)
+    parts = data.stratified_subset(data.split(*data.load_mnist()), scale.n_train)
     test = data.loaders(parts).test
     members = [train_model(parts, "lenet300", 100 + k, scale.member_epochs, MEMBER_LR,
                            max_shift=MAX_SHIFT) for k in range(scale.num_members)]
