@@ -44,6 +44,26 @@ def test_update_matches_global_magnitude_pruning(model_and_loader, curve):
         assert state["accuracy"] == pytest.approx(evaluate(pruned, loader))
 
 
+def test_update_breaks_ties_as_magnitude_mask_does():
+    """With many equal magnitudes the slider removes exactly the weights magnitude_mask removes (no threshold ties)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 4))
+    with torch.no_grad():  # magnitudes from {0.5, 1, 1.5}: every threshold falls on a tie
+        for layer in (model[1], model[3]):
+            layer.weight.copy_(torch.randint(1, 4, layer.weight.shape) * 0.5
+                               * torch.sign(torch.randn(layer.weight.shape)))
+    X, y = torch.randn(40, 8), torch.randint(0, 4, (40,))
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=20)
+    tied = widgets.sparsity_curve(model, loader, sparsities=[0.0, 0.25, 0.5, 0.8])
+    for sparsity in (0.25, 0.5, 0.8):
+        pruned = copy.deepcopy(model)
+        zeros = magnitude.prune_model(pruned, sparsity, scope="global")
+        state = widgets.sparsity_update(tied, sparsity)
+        assert state["kept"] == pytest.approx({n: 1 - z for n, z in zeros.items()}, abs=1e-9)
+        assert state["kept_total"] == pytest.approx(1 - sparsity, abs=1 / 72)
+        assert state["accuracy"] == pytest.approx(evaluate(pruned, loader))
+
+
 def test_update_edge_values(curve):
     """Sparsity 0 keeps everything at the dense accuracy; the threshold grows with sparsity."""
     state = widgets.sparsity_update(curve, 0.0)

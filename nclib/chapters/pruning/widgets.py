@@ -24,16 +24,15 @@ __all__ = ['SparsityCurve', 'sparsity_curve', 'sparsity_update', 'sparsity_figur
 class SparsityCurve:
     """What the sparsity slider shows for one trained model, computed once.
 
-    Pruning is global: one threshold t for all Linear and Conv2d weights removes every
-    weight with |w| <= t, and t is the magnitude below which the fraction `sparsity` of
-    all weights lies (Han et al. 2015 prune by magnitude; one threshold for the whole
-    network shows which layers hold the small weights).
+    Pruning is global: `magnitude_mask` over all Linear and Conv2d weights at once removes
+    the fraction `sparsity` of smallest |w| (Han et al. 2015 prune by magnitude; one
+    threshold for the whole network shows which layers hold the small weights).
     """
 
     sparsities: np.ndarray  # (S,) the slider's positions, ascending
     accuracies: np.ndarray  # (S,) test accuracy after pruning to each, no retraining
-    magnitudes: np.ndarray  # (N,) |w| of every prunable weight, ascending
-    layer_magnitudes: dict  # {layer: (N_l,) its |w|, ascending}
+    magnitudes: np.ndarray  # (N,) |w| of every prunable weight, in the order they are removed
+    removal_ranks: dict  # {layer: (N_l,) where its weights come in that order, ascending}
     bin_edges: np.ndarray  # (B + 1,) histogram of the signed weights
     counts: np.ndarray  # (B,)
     dense_accuracy: float
@@ -41,14 +40,14 @@ class SparsityCurve:
 
 def sparsity_curve(model, loader, sparsities=None, bins: int = 101) -> SparsityCurve:
     """Prune a copy of `model` to each of `sparsities` (default 0, 0.01, ..., 0.99) and
-    evaluate it on `loader`; keep the sorted magnitudes and a weight histogram.
+    evaluate it on `loader`; keep the removal order and a weight histogram.
 
     `model` itself is not changed. Costs one evaluation per sparsity (about a second for
     LeNet-300-100 on 1,000 test digits).
     """
     import torch
 
-    from nclib.pruning.magnitude import prunable_layers
+    from nclib.pruning.magnitude import magnitude_mask, prunable_layers
     from nclib.train import evaluate
 
     if sparsities is None:
@@ -60,46 +59,45 @@ def sparsity_curve(model, loader, sparsities=None, bins: int = 101) -> SparsityC
     work = copy.deepcopy(model)
     layers = prunable_layers(work)
     originals = {n: layer.weight.detach().clone() for n, layer in layers.items()}
-    layer_magnitudes = {n: np.sort(w.abs().flatten().numpy()) for n, w in originals.items()}
-    magnitudes = np.sort(np.concatenate(list(layer_magnitudes.values())))
-    signed = torch.cat([w.flatten() for w in originals.values()]).numpy()
+    signed = torch.cat([w.flatten() for w in originals.values()])  # (N,) every weight
+    # The order magnitude_mask removes weights in (a stable sort of |w|), and for each layer
+    # the places of its weights in that order: the slider then only counts.
+    order = torch.argsort(signed.abs(), stable=True)
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(len(order))
+    sizes = [w.numel() for w in originals.values()]
+    removal_ranks = {n: np.sort(r.numpy()) for n, r in zip(originals, rank.split(sizes))}
+    magnitudes = signed.abs()[order].numpy()
     limit = float(magnitudes[-1])
-    counts, bin_edges = np.histogram(signed, bins=bins, range=(-limit, limit))
+    counts, bin_edges = np.histogram(signed.numpy(), bins=bins, range=(-limit, limit))
     accuracies = []
     with torch.no_grad():
         for s in sparsities:
-            t = _threshold(magnitudes, s)
-            for n, layer in layers.items():
-                layer.weight.copy_(originals[n] * (originals[n].abs() > t))
+            masks = magnitude_mask(signed, float(s)).split(sizes)
+            for (n, layer), mask in zip(layers.items(), masks):
+                layer.weight.copy_(originals[n] * mask.view_as(originals[n]))
             accuracies.append(evaluate(work, loader))
-    return SparsityCurve(sparsities, np.array(accuracies), magnitudes, layer_magnitudes,
+    return SparsityCurve(sparsities, np.array(accuracies), magnitudes, removal_ranks,
                          bin_edges, counts, evaluate(model, loader))
-
-
-def _threshold(magnitudes: np.ndarray, sparsity: float) -> float:
-    """The largest removed magnitude: the round(sparsity * N)-th smallest |w| (0 if none)."""
-    k = round(float(sparsity) * len(magnitudes))
-    return float(magnitudes[k - 1]) if k > 0 else 0.0
 
 
 def sparsity_update(curve: SparsityCurve, sparsity: float) -> dict:
     """The slider's numbers at `sparsity`: a plain function, a few microseconds.
 
     Returns:
-        {"sparsity", "threshold", "accuracy" (at the nearest precomputed sparsity),
-         "kept": {layer: fraction of its weights kept}, "kept_total": fraction kept}.
+        {"sparsity", "threshold" (the largest |w| removed, 0 if none), "accuracy" (at the
+         nearest precomputed sparsity), "kept": {layer: fraction of its weights kept},
+         "kept_total": fraction kept}.
     """
     if not 0 <= sparsity < 1:
         raise ValueError(f"sparsity={sparsity!r}: expected a fraction in [0, 1)")
-    t = _threshold(curve.magnitudes, sparsity)
-    # a weight is kept when |w| > t: count the magnitudes up to t, from the right
-    kept = {n: float(1 - np.searchsorted(m, t, side="right") / len(m))
-            for n, m in curve.layer_magnitudes.items()}
-    total = 1 - np.searchsorted(curve.magnitudes, t, side="right") / len(curve.magnitudes)
+    k = round(float(sparsity) * len(curve.magnitudes))  # removed: the first k of the order
+    t = float(curve.magnitudes[k - 1]) if k > 0 else 0.0
+    kept = {n: float(1 - np.searchsorted(r, k) / len(r)) for n, r in curve.removal_ranks.items()}
     nearest = int(np.argmin(np.abs(curve.sparsities - sparsity)))
     return {"sparsity": float(sparsity), "threshold": t,
             "accuracy": float(curve.accuracies[nearest]), "kept": kept,
-            "kept_total": float(total)}
+            "kept_total": float(1 - k / len(curve.magnitudes))}
 
 
 def sparsity_figure(curve: SparsityCurve, sparsity: float, fig=None, reference=None):
