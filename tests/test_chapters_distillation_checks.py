@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from nclib import distill
 from nclib.course import check
 from nclib.chapters.distillation import checks as ref
+from nclib.chapters.distillation.checks import training
 
 
 def _stub(*args, **kwargs):
@@ -150,12 +151,12 @@ def test_checks_leave_the_global_random_state_alone():
 
 def test_distillation_step_reference_leaves_teacher_untouched():
     """The reference step moves the student, and neither the teacher's weights nor its statistics."""
-    student, teacher = ref._pair(0)
-    before_s, before_t = ref._state(student), ref._state(teacher)
+    student, teacher = training._pair(0)
+    before_s, before_t = training._state(student), training._state(teacher)
     opt = torch.optim.SGD(student.parameters(), lr=0.1)
     x, y = torch.randn(8, 6), torch.randint(0, 4, (8,))
     loss = ref.ref_distillation_step(student, teacher, opt, (x, y), 4.0, 0.9)
     assert isinstance(loss, float) and loss > 0
-    assert any(not torch.equal(v, before_s[k]) for k, v in ref._state(student).items())
-    assert all(torch.equal(v, before_t[k]) for k, v in ref._state(teacher).items())
+    assert any(not torch.equal(v, before_s[k]) for k, v in training._state(student).items())
+    assert all(torch.equal(v, before_t[k]) for k, v in training._state(teacher).items())
     assert all(p.grad is None for p in teacher.parameters())

@@ -7,7 +7,6 @@ returns the widget for a notebook to show. ipywidgets is imported only when a bu
 from __future__ import annotations
 
 import copy
-import html
 from dataclasses import dataclass
 
 import numpy as np
