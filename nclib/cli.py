@@ -1,5 +1,7 @@
-"""The `nclib` command: ``nclib info``, ``nclib zoo``, and the course tools.
+"""The `nclib` command: ``nclib info``, ``nclib zoo``, the course tools, and the chapters'.
 
+Chapters register their commands with `nclib.course.commands.command` and their zoo recipes
+with `nclib.zoo.register`; the parser imports every chapter first, so both are found here.
 Run ``nclib --help`` or ``nclib COMMAND --help``.
 """
 from __future__ import annotations
@@ -23,7 +25,7 @@ def _zoo(args) -> int:
     from nclib import zoo
 
     if args.action == "list":
-        for name, recipe in zoo.RECIPES.items():
+        for name, recipe in zoo.RECIPES.items():  # with the chapters' (see build_parser)
             cached = "cached" if zoo.cache_path(name).exists() else "not trained yet"
             print(f"{name:<14} {recipe.description:<44} {cached}")
     elif args.action == "train":
@@ -33,8 +35,9 @@ def _zoo(args) -> int:
         for name in args.names or list(zoo.RECIPES):
             zoo.trained(name, retrain=args.retrain)
             meta = zoo.info(name)
-            print(f"{name:<14} test accuracy {100 * meta['test_accuracy']:.2f}%  "
-                  f"trained in {meta['train_seconds']} s")
+            score = (f"test accuracy {100 * meta['test_accuracy']:.2f}%  "
+                     if "test_accuracy" in meta else "")
+            print(f"{name:<14} {score}trained in {meta['train_seconds']} s")
     elif args.action == "clear":
         print(f"removed {zoo.clear()} file(s)")
     return 0
@@ -59,10 +62,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("notebooks", nargs="+")
     p.add_argument("--timeout", type=float, default=600, help="seconds a cell may run")
     p.set_defaults(func=_run)
-    from nclib.course import grade, reproduce
+    from nclib.course import commands, discover, grade, reproduce
 
     grade.add_parser(sub)
     reproduce.add_parser(sub)
+    discover.import_all()  # each chapter registers its commands and zoo recipes
+    for cmd in commands.COMMANDS.values():
+        if cmd.name in sub.choices:
+            raise ValueError(f"chapter command {cmd.name!r} ({cmd.run.__module__}) has the name "
+                             f"of the built-in `nclib {cmd.name}`; choose another name")
+        p = sub.add_parser(cmd.name, help=cmd.help)
+        if cmd.add_arguments is not None:
+            cmd.add_arguments(p)
+        p.set_defaults(func=cmd.run)
     return parser
 
 

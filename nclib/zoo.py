@@ -1,23 +1,49 @@
-"""Trained models, trained once on this machine and cached.
+"""Trained models: a registry of recipes, each trained once on this machine and cached.
 
-Chapters start from trained models. `trained(name)` trains the named model on the bundled
-MNIST digits with a fixed recipe the first time (seconds on a laptop CPU), saves the
-weights in ``cache_dir()/zoo``, and loads them afterwards in well under a second.
+Chapters start from trained models. A *recipe* says how to make one: a `train` function,
+the `settings` it is called with, and a `build` function that makes the same architecture
+untrained (to load cached weights into). `trained(name)` trains the model the first time
+(seconds on a laptop CPU), saves its weights in ``cache_dir()/zoo``, and loads them
+afterwards in well under a second.
 
-The cache key hashes the recipe, the model class's source code and nclib's version, so a
+The four lecture models ("lenet300", "lenet5", "vgg_small", "resnet_small") are registered
+below; a chapter registers its own in its ``__init__.py``, where `nclib zoo list` finds it::
+
+    import torch
+    from torch import nn
+    from nclib import data, train, zoo
+
+    def build(hidden, **_):  # gets every setting, uses what it needs
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, hidden), nn.ReLU(),
+                             nn.Linear(hidden, 10))
+
+    def fit_mlp(hidden, epochs, progress=True):
+        torch.manual_seed(0)
+        model, L = build(hidden), data.loaders("mnist", seed=0)
+        train.fit(model, L.train, epochs=epochs, device="cpu", progress=progress)
+        return model, {"test_accuracy": train.evaluate(model, L.test, device="cpu")}
+
+    zoo.register("mlp100", train=fit_mlp, build=build, settings={"hidden": 100, "epochs": 2},
+                 description="784-100-10 MLP, Adam 1e-3, 2 epochs")
+    net = zoo.trained("mlp100")  # trained the first time, loaded from the cache afterwards
+
+The cache key hashes the settings, the source code of `train`, `build` and whatever the
+recipe says it `depends_on` (the built-ins: their model class), and nclib's version, so a
 changed recipe or model never loads stale weights. A corrupt cache file is retrained.
 """
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import inspect
 import json
 import os
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
@@ -27,50 +53,118 @@ from nclib.data import atomic_write, cache_dir, loaders
 from nclib.models import MODELS, create
 from nclib.train import evaluate, fit
 
-__all__ = ["Recipe", "RECIPES", "trained", "info", "cache_path", "clear"]
+__all__ = ["Recipe", "RECIPES", "register", "trained", "info", "cache_path", "clear",
+           "build_model", "train_model"]
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """How a zoo model is trained: fixed, so every machine gets the same network."""
+    """How a zoo model is made: fixed, so every machine gets the same network."""
 
-    model: str
-    epochs: int
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    batch_size: int = 64
-    dataset: str = "mnist"
-    seed: int = 0
-    model_kwargs: dict = field(default_factory=dict)
-    description: str = ""
+    name: str
+    train: Callable[..., nn.Module | tuple[nn.Module, dict]]
+    build: Callable[..., nn.Module]
+    settings: dict
+    description: str
+    depends_on: tuple
+    key: str  # the hash that names the cache file
 
 
-RECIPES: dict[str, Recipe] = {
-    "lenet300": Recipe("lenet300", epochs=20, lr=1e-3, description="LeNet-300-100, Adam 1e-3, 20 epochs"),
-    "lenet5": Recipe("lenet5", epochs=10, lr=1e-3, description="LeNet-5, Adam 1e-3, 10 epochs"),
-    "vgg_small": Recipe("vgg_small", epochs=8, lr=2e-3, description="SmallVGG with BN, Adam 2e-3, 8 epochs"),
-    "resnet_small": Recipe("resnet_small", epochs=8, lr=2e-3, description="SmallResNet, Adam 2e-3, 8 epochs"),
-}
+RECIPES: dict[str, Recipe] = {}
 
 
-def _key(recipe: Recipe) -> str:
-    source = inspect.getsource(MODELS[recipe.model])
-    blob = json.dumps({"recipe": asdict(recipe), "source": source, "nclib": __version__},
+def register(name: str, *, train: Callable, build: Callable, settings: dict,
+             description: str = "", depends_on: tuple = (), replace: bool = False) -> Recipe:
+    """Register a recipe as `trained(name)`.
+
+    Args:
+        train: ``train(**settings, progress=bool)`` returns the trained model, or
+            ``(model, info)`` with `info` a dict of plain numbers and strings (accuracies)
+            that `info(name)` reports. It should train on the CPU and seed itself, so that
+            every machine gets the same weights (the zoo seeds torch with 0 before calling
+            it, for a recipe that forgets).
+        build: ``build(**settings)`` returns the same architecture, untrained.
+        settings: JSON-like values (numbers, strings, lists, dicts); part of the cache key.
+        depends_on: further classes or functions whose source the weights depend on (a model
+            class defined elsewhere); their source is part of the cache key.
+        replace: allow replacing a different recipe registered under the same name
+            (registering the very same recipe again, as a module reload does, is allowed).
+    """
+    try:
+        json.dumps(settings, sort_keys=True)
+    except TypeError as e:
+        raise ValueError(f"zoo.register({name!r}): settings must be JSON-like ({e})") from None
+    settings = copy.deepcopy(dict(settings))
+    depends_on = tuple(depends_on)
+    key = _key(name, settings, (train, build, *depends_on))
+    old = RECIPES.get(name)
+    if old is not None and old.key != key and not replace:
+        raise ValueError(f"zoo.register({name!r}): another recipe is registered under this "
+                         f"name (its train is {old.train.__module__}.{old.train.__qualname__}); "
+                         "choose another name, or pass replace=True")
+    RECIPES[name] = Recipe(name, train, build, settings, description, depends_on, key)
+    return RECIPES[name]
+
+
+def _key(name: str, settings: dict, code: tuple) -> str:
+    sources = []
+    for obj in code:
+        try:
+            sources.append(inspect.getsource(obj))
+        except (OSError, TypeError):
+            raise ValueError(f"zoo.register({name!r}): the source of {obj!r} cannot be read, "
+                             "so it cannot be part of the cache key; define it in a file "
+                             "or a notebook cell") from None
+    blob = json.dumps({"settings": settings, "sources": sources, "nclib": __version__},
                       sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def cache_path(name: str) -> Path:
-    """Where `trained(name)` keeps its weights (the file name carries the cache key)."""
-    recipe = _recipe(name)
-    return cache_dir() / "zoo" / f"{name}-{_key(recipe)}.pt"
+# ---------------------------------------------------------------- the lecture's models
+def build_model(model: str, model_kwargs: dict, **_) -> nn.Module:
+    """``nclib.models.create(model, **model_kwargs)``: the untrained architecture."""
+    return create(model, **model_kwargs)
 
 
+def train_model(model: str, epochs: int, lr: float, optimizer: str, weight_decay: float,
+                batch_size: int, dataset: str, seed: int, model_kwargs: dict,
+                progress: bool = True) -> tuple[nn.Module, dict]:
+    """Train a `nclib.models` classifier on a bundled data set with `nclib.train.fit`."""
+    torch.manual_seed(seed)
+    net = create(model, **model_kwargs)
+    data = loaders(dataset, batch_size=batch_size, seed=seed)
+    # Training always runs on the CPU so the weights are the same wherever they were made.
+    history = fit(net, data.train, data.val, epochs=epochs, lr=lr, optimizer=optimizer,
+                  weight_decay=weight_decay, device="cpu", progress=progress,
+                  desc=f"zoo: training {model}")
+    return net, {"test_accuracy": evaluate(net, data.test, device="cpu"),
+                 "val_accuracy": history.val_acc[-1]}
+
+
+def _register_lecture_model(model: str, epochs: int, lr: float, description: str) -> None:
+    settings = {"model": model, "epochs": epochs, "lr": lr, "optimizer": "adam",
+                "weight_decay": 0.0, "batch_size": 64, "dataset": "mnist", "seed": 0,
+                "model_kwargs": {}}
+    register(model, train=train_model, build=build_model, settings=settings,
+             description=description, depends_on=(MODELS[model],))
+
+
+_register_lecture_model("lenet300", 20, 1e-3, "LeNet-300-100, Adam 1e-3, 20 epochs")
+_register_lecture_model("lenet5", 10, 1e-3, "LeNet-5, Adam 1e-3, 10 epochs")
+_register_lecture_model("vgg_small", 8, 2e-3, "SmallVGG with BN, Adam 2e-3, 8 epochs")
+_register_lecture_model("resnet_small", 8, 2e-3, "SmallResNet, Adam 2e-3, 8 epochs")
+
+
+# ---------------------------------------------------------------- the cache
 def _recipe(name: str) -> Recipe:
     if name not in RECIPES:
         raise ValueError(f"name={name!r}: expected one of {', '.join(RECIPES)}")
     return RECIPES[name]
+
+
+def cache_path(name: str) -> Path:
+    """Where `trained(name)` keeps its weights (the file name carries the cache key)."""
+    return cache_dir() / "zoo" / f"{name}-{_recipe(name).key}.pt"
 
 
 @contextlib.contextmanager
@@ -90,37 +184,47 @@ def _lock(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _load(path: Path, name: str) -> tuple[nn.Module, dict] | None:
+def _load(path: Path, recipe: Recipe) -> tuple[nn.Module, dict] | None:
     if not path.exists():
         return None
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-        model = create(_recipe(name).model, **_recipe(name).model_kwargs)
-        model.load_state_dict(blob["state_dict"])
-        return model, dict(blob["info"])
+        return _rebuild(recipe, blob["state_dict"]), dict(blob["info"])
     except Exception as e:  # corrupt, truncated or foreign file: train again
         warnings.warn(f"zoo: cached weights {path} could not be read ({type(e).__name__}); "
                       "retraining")
         return None
 
 
-def _train(name: str, progress: bool) -> tuple[nn.Module, dict]:
-    recipe = _recipe(name)
-    torch.manual_seed(recipe.seed)
-    model = create(recipe.model, **recipe.model_kwargs)
-    data = loaders(recipe.dataset, batch_size=recipe.batch_size, seed=recipe.seed)
-    t0 = time.perf_counter()
-    # Training always runs on the CPU so the weights are the same wherever they were made.
-    history = fit(model, data.train, data.val, epochs=recipe.epochs, lr=recipe.lr,
-                  optimizer=recipe.optimizer, weight_decay=recipe.weight_decay, device="cpu",
-                  progress=progress, desc=f"zoo: training {name}")
-    seconds = time.perf_counter() - t0
-    info = {"name": name, "recipe": asdict(recipe), "key": _key(recipe),
-            "test_accuracy": evaluate(model, data.test, device="cpu"),
-            "val_accuracy": history.val_acc[-1], "train_seconds": round(seconds, 2),
-            "threads": torch.get_num_threads(), "torch": str(torch.__version__),
-            "nclib": __version__}
-    return model, info
+def _rebuild(recipe: Recipe, state_dict: dict) -> nn.Module:
+    model = recipe.build(**recipe.settings)
+    model.load_state_dict(state_dict)
+    return model
+
+
+def _train(recipe: Recipe, progress: bool) -> tuple[nn.Module, dict]:
+    # Training draws from a forked RNG, and the model returned is rebuilt from its weights
+    # as a cached one is: the caller's random numbers are the same whether it was cached.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # a recipe that does not seed itself is still repeatable
+        t0 = time.perf_counter()
+        out = recipe.train(**recipe.settings, progress=progress)
+        seconds = time.perf_counter() - t0
+    model, extra = out if isinstance(out, tuple) else (out, {})
+    try:  # what is saved must load into build()'s architecture next time
+        model = _rebuild(recipe, model.to("cpu").state_dict())
+    except RuntimeError as e:
+        raise ValueError(f"zoo: {recipe.name!r}: build() does not make the architecture "
+                         f"that train() returned ({e})") from None
+    meta = {**extra, "name": recipe.name, "settings": recipe.settings, "key": recipe.key,
+            "train_seconds": round(seconds, 2), "threads": torch.get_num_threads(),
+            "torch": str(torch.__version__), "nclib": __version__}
+    try:
+        json.dumps(meta)
+    except TypeError as e:
+        raise ValueError(f"zoo: {recipe.name!r}: train() must return an info dict of plain "
+                         f"numbers and strings ({e})") from None
+    return model, meta
 
 
 def trained(name: str, retrain: bool = False, progress: bool = True) -> nn.Module:
@@ -129,13 +233,14 @@ def trained(name: str, retrain: bool = False, progress: bool = True) -> nn.Modul
     The first call trains and caches it; later calls load the cache. `info(name)` tells how
     it was trained and what it scored.
     """
+    recipe = _recipe(name)
     path = cache_path(name)
-    loaded = None if retrain else _load(path, name)
+    loaded = None if retrain else _load(path, recipe)
     if loaded is None:
         with _lock(path):
-            loaded = None if retrain else _load(path, name)  # another process may have finished
+            loaded = None if retrain else _load(path, recipe)  # another process may have finished
             if loaded is None:
-                model, meta = _train(name, progress)
+                model, meta = _train(recipe, progress)
                 atomic_write(path, lambda tmp: torch.save(
                     {"state_dict": model.state_dict(), "info": meta}, tmp))
                 loaded = model, meta
@@ -146,10 +251,10 @@ def trained(name: str, retrain: bool = False, progress: bool = True) -> nn.Modul
 def info(name: str) -> dict:
     """How the cached model was trained and its accuracy (trains it first if needed)."""
     path = cache_path(name)
-    loaded = _load(path, name)
+    loaded = _load(path, _recipe(name))
     if loaded is None:
         trained(name, progress=False)
-        loaded = _load(path, name)
+        loaded = _load(path, _recipe(name))
     return loaded[1]
 
 

@@ -1,8 +1,13 @@
-"""The nclib command: info and zoo sub-commands, and clean errors."""
+"""The nclib command: info and zoo sub-commands, chapters' commands, and clean errors."""
 import subprocess
 import sys
 
-from nclib import cli
+import pytest
+import torch
+from torch import nn
+
+from nclib import cli, zoo
+from nclib.course import commands
 
 
 def test_info_prints_setup(capsys):
@@ -40,3 +45,69 @@ def test_run_executes_notebook_in_place(tmp_path, capsys):
     assert "demo.ipynb" in out.cells[0].outputs[0]["text"]
     assert out.cells[1].outputs[0]["data"]["text/plain"] == "42"
     assert cli.main(["run", str(tmp_path / "missing.ipynb")]) == 2
+
+
+def _say(args) -> int:
+    print(f"hello x{args.times}")
+    return 0
+
+
+def _say_arguments(parser) -> None:
+    parser.add_argument("--times", type=int, default=1)
+
+
+def _build_tiny(**_):
+    return nn.Linear(2, 2)
+
+
+def _fit_tiny(progress=True):
+    torch.manual_seed(0)
+    return _build_tiny(), {"test_accuracy": 0.5}
+
+
+@pytest.fixture
+def chapter(monkeypatch, tmp_cache):
+    """A command and a zoo recipe registered as a chapter would, in copies of the registries."""
+    monkeypatch.setattr(commands, "COMMANDS", dict(commands.COMMANDS))
+    monkeypatch.setattr(zoo, "RECIPES", dict(zoo.RECIPES))
+    commands.command("say", help="say hello (a test chapter's command)",
+                     add_arguments=_say_arguments)(_say)
+    zoo.register("tiny_linear", train=_fit_tiny, build=_build_tiny, settings={},
+                 description="a test chapter's recipe")
+
+
+def test_chapter_command_is_listed_and_runs(chapter, capsys):
+    """A registered chapter command shows in `nclib --help` and runs with its options."""
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--help"])
+    assert e.value.code == 0 and "say hello (a test chapter's command)" in capsys.readouterr().out
+    assert cli.main(["say", "--times", "3"]) == 0
+    assert capsys.readouterr().out == "hello x3\n"
+
+
+def test_chapter_zoo_recipe_is_listed_and_trained(chapter, capsys):
+    """`nclib zoo list` and `nclib zoo train` see a recipe that a chapter registered."""
+    assert cli.main(["zoo", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny_linear" in out and "a test chapter's recipe" in out and "not trained yet" in out
+    assert cli.main(["zoo", "train", "tiny_linear"]) == 0
+    assert "tiny_linear" in capsys.readouterr().out and zoo.cache_path("tiny_linear").exists()
+    assert cli.main(["zoo", "train", "alexnet"]) == 2
+    assert "name='alexnet'" in capsys.readouterr().err
+
+
+def test_chapter_command_may_not_take_a_builtin_name(monkeypatch):
+    """A chapter command named like a built-in one is a clear error, not a silent override."""
+    monkeypatch.setattr(commands, "COMMANDS", dict(commands.COMMANDS))
+    commands.command("zoo", help="a clash")(_say)
+    with pytest.raises(ValueError, match="chapter command 'zoo' .*test_cli.*built-in `nclib zoo`"):
+        cli.main(["info"])
+
+
+def test_chapter_commands_cannot_share_a_name(monkeypatch):
+    """Two different functions registered under one name: the second is refused."""
+    monkeypatch.setattr(commands, "COMMANDS", dict(commands.COMMANDS))
+    commands.command("say", help="first")(_say)
+    commands.command("say", help="again")(_say)  # the same function (a reload): fine
+    with pytest.raises(ValueError, match="'say': already registered by .*_say"):
+        commands.command("say", help="second")(_say_arguments)
