@@ -10,11 +10,11 @@ import nbformat
 import pytest
 
 from nclib import cli
-from nclib.course import grade
+from nclib.course import grade, sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 RELEASE = ROOT / "exercises" / "00_overview.ipynb"
-LIMITS = grade.Limits(cell_seconds=8, total_seconds=30, memory_gib=1.5)
+LIMITS = sandbox.Limits(cell_seconds=8, total_seconds=30, memory_gib=1.5)
 STUB = 'raise NotImplementedError("Replace this line with your code.")'
 FAKE_RESULT = ('{"task": "overview.linear_macs", "points": 1, "max_points": 1, '
                '"status": "passed", "reason": ""}')

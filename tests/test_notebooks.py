@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from nclib.course import grade
+from nclib.course import grade, report, sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
@@ -14,7 +14,7 @@ EXERCISES = sorted((ROOT / "exercises").glob("[0-9][0-9]_*.ipynb"))
 @pytest.fixture(scope="module")
 def graded():
     results = grade.grade(SOLUTIONS + EXERCISES, jobs=2, release=ROOT / "exercises",
-                          limits=grade.Limits(cell_seconds=120, total_seconds=300))
+                          limits=sandbox.Limits(cell_seconds=120, total_seconds=300))
     return {r.submission: r for r in results}
 
 
@@ -27,7 +27,7 @@ def test_every_chapter_has_solution_and_exercise():
 def test_solution_gets_full_marks(graded, path):
     """The solution passes every task it is graded on."""
     r = graded[str(path)]
-    assert r.max_score > 0 and r.score == r.max_score, grade.render([r])
+    assert r.max_score > 0 and r.score == r.max_score, report.render([r])
     assert r.error is None, r.error
 
 
@@ -36,5 +36,5 @@ def test_released_exercise_gets_zero_not_attempted(graded, path):
     """The exercise as released scores 0, every task 'not attempted', and runs to the end."""
     r = graded[str(path)]
     assert r.max_score > 0 and r.score == 0
-    assert {t.status for t in r.tasks} == {"not_attempted"}, grade.render([r])
+    assert {t.status for t in r.tasks} == {"not_attempted"}, report.render([r])
     assert r.error is None, r.error

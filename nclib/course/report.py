@@ -1,0 +1,74 @@
+"""What grading produces and how it is written: the result records, the table, JSON and CSV.
+
+`--json` writes a list with one object per submission, `{"submission", "score",
+"max_score", "tasks": [{"task", "points", "max_points", "status", "reason"}], "error"}`;
+`--csv` writes one row per submission (for an LMS): score, max_score, error, then each
+task's points and status.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+__all__ = ["TaskScore", "SubmissionResult", "render", "write_json", "write_csv"]
+
+
+@dataclass
+class TaskScore:
+    task: str
+    points: float
+    max_points: float
+    status: str
+    reason: str
+
+
+@dataclass
+class SubmissionResult:
+    submission: str
+    score: float
+    max_score: float
+    tasks: list[TaskScore] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {"submission": self.submission, "score": self.score, "max_score": self.max_score,
+                "tasks": [asdict(t) for t in self.tasks], "error": self.error}
+
+
+def render(results: list[SubmissionResult]) -> str:
+    """The terminal report: one block per submission, one line per task, then a summary."""
+    lines = []
+    for r in results:
+        lines.append(f"{r.submission}: {r.score:g}/{r.max_score:g}  ({r.seconds:.1f} s)")
+        for t in r.tasks:
+            lines.append(f"  {t.task:<32} {t.points:g}/{t.max_points:g}  {t.status:<13} {t.reason}")
+        if r.error:
+            lines.append(f"  problem: {r.error}")
+    lines.append("")
+    w = max([len(r.submission) for r in results] + [10])
+    lines.append(f"{'submission':<{w}}  score")
+    for r in results:
+        lines.append(f"{r.submission:<{w}}  {r.score:g}/{r.max_score:g}" + ("  (!)" if r.error else ""))
+    return "\n".join(lines)
+
+
+def write_json(results: list[SubmissionResult], path: str | Path) -> None:
+    Path(path).write_text(json.dumps([r.as_dict() for r in results], indent=2) + "\n")
+
+
+def write_csv(results: list[SubmissionResult], path: str | Path) -> None:
+    """One row per submission: score, max_score, error, then each task's points and status."""
+    keys = list(dict.fromkeys(t.task for r in results for t in r.tasks))
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["submission", "score", "max_score", "error"] + [f"{k} {c}" for k in keys
+                                                                     for c in ("points", "status")])
+        for r in results:
+            by = {t.task: t for t in r.tasks}
+            row = [r.submission, r.score, r.max_score, r.error or ""]
+            for k in keys:
+                row += [by[k].points, by[k].status] if k in by else ["", ""]
+            w.writerow(row)
