@@ -21,7 +21,7 @@ import torch
 import nclib
 from nclib import data, measure, zoo
 from nclib.chapters.pruning.experiments import one_layer_comparison
-from nclib.pruning import magnitude, structured, surgery
+from nclib.pruning import magnitude, schedules, structured, surgery
 from nclib.train import evaluate, fit
 
 SHAPE = (1, 28, 28)
@@ -57,7 +57,7 @@ def lenets(L) -> None:
             model = copy.deepcopy(dense)
             torch.manual_seed(0)
             t0 = time.perf_counter()
-            magnitude.prune_iteratively(model, L.train, sparsity, num_steps, epochs,
+            schedules.prune_iteratively(model, L.train, sparsity, num_steps, epochs,
                                         scope="global" if label == "global" else "layer", **RETRAIN)
             seconds = time.perf_counter() - t0
             acc = evaluate(model, L.test)

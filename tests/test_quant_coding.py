@@ -1,12 +1,10 @@
-"""nclib.quant.coding: sparse storage bytes, by hand and against torch's CSR arrays."""
+"""nclib.quant.coding: relative-index coding round-trips, and its length is measure's byte count."""
 import math
 
 import pytest
 import torch
-from torch import nn
 
-from nclib import measure, models
-from nclib.pruning import magnitude
+from nclib import measure
 from nclib.quant import coding
 
 
@@ -16,22 +14,9 @@ def _sparse(*shape, density=0.2, seed=0):
     return w * (torch.rand(*shape, generator=g) < density)
 
 
-def test_csr_bytes_by_hand():
-    """[[0,2],[3,0]]: 2 values + 2 column indices + 3 row pointers, 4 bytes each = 28."""
-    assert coding.csr_bytes(torch.tensor([[0.0, 2.0], [3.0, 0.0]])) == 28
-    assert coding.csr_bytes(torch.zeros(5, 7)) == 6 * 4  # only the row pointers
-    # 2 values x 8 bits + 2 columns x 3 bits + 2 pointers x 3 bits = 28 bits: rounded up to 4 bytes
-    assert coding.csr_bytes(torch.tensor([[1.0, 0, 0, 4]]), value_bits=8, index_bits=3) == 4
-
-
-@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")
-@pytest.mark.parametrize("shape", [(30, 40), (8, 4, 3, 3), (1, 50)])
-def test_csr_bytes_match_torch_sparse_csr(shape):
-    """Bytes = 4 x (values + col_indices + crow_indices) of torch's CSR of the (rows, rest) matrix."""
-    w = _sparse(*shape)
-    csr = w.reshape(shape[0], -1).to_sparse_csr()
-    numbers = csr.values().numel() + csr.col_indices().numel() + csr.crow_indices().numel()
-    assert coding.csr_bytes(w) == 4 * numbers
+def _code_bytes(gaps, index_bits, value_bits=32):
+    """Bytes of the code: every entry is a value and a gap."""
+    return math.ceil(gaps.numel() * (value_bits + index_bits) / 8)
 
 
 def test_relative_indices_by_hand():
@@ -41,7 +26,7 @@ def test_relative_indices_by_hand():
     gaps, values = coding.encode_relative(w.view(4, 4), index_bits=3)
     assert gaps.tolist() == [1, 2, 7, 2]
     assert values.tolist() == [1.5, -2.0, 0.0, 3.0]
-    assert coding.relative_bytes(w.view(4, 4), index_bits=3) == math.ceil(4 * (32 + 3) / 8)
+    assert measure.relative_bytes(w.view(4, 4), index_bits=3) == _code_bytes(gaps, 3)
 
 
 def test_filler_entries_at_the_boundary():
@@ -52,6 +37,7 @@ def test_filler_entries_at_the_boundary():
         gaps, values = coding.encode_relative(w, index_bits=2)
         assert gaps.tolist() == expected, zeros
         assert values.tolist() == [0.0] * (len(expected) - 1) + [1.0]
+        assert measure.relative_bytes(w, index_bits=2) == _code_bytes(gaps, 2)
 
 
 @pytest.mark.parametrize("bits", [1, 3, 4, 5, 8])
@@ -66,25 +52,21 @@ def test_relative_round_trip(bits):
     assert gaps.numel() == positions.numel() + int((zeros // 2 ** bits).sum())
 
 
+@pytest.mark.parametrize("density", [0.0, 0.002, 0.03, 0.3, 1.0])
+@pytest.mark.parametrize("bits", [1, 2, 3, 5, 8, 16])
+def test_encoded_length_is_measures_byte_count(bits, density):
+    """measure.relative_bytes, which counts without encoding, equals the bytes of the real code."""
+    for shape in [(40, 50), (6, 3, 5, 5), (300,)]:
+        w = _sparse(*shape, density=density, seed=bits)
+        gaps, _ = coding.encode_relative(w, bits)
+        for value_bits in (8, 32):
+            expected = _code_bytes(gaps, bits, value_bits)
+            assert measure.relative_bytes(w, bits, value_bits) == expected
+
+
 def test_bad_arguments():
-    """Bits outside 1..64 and 1-D tensors in CSR: ValueError naming the argument."""
+    """Index bits outside 1..64: ValueError naming the argument."""
     with pytest.raises(ValueError, match="index_bits=0"):
         coding.encode_relative(torch.ones(3, 3), index_bits=0)
-    with pytest.raises(ValueError, match=r"shape \(4,\)"):
-        coding.csr_bytes(torch.ones(4))
-
-
-def test_registered_formats_on_a_pruned_model():
-    """storage_bytes knows sparse_csr and sparse_relative: weights sparse, the rest fp32, masks free."""
-    model = models.LeNet300100()
-    magnitude.prune_model(model, 0.9, scope="global")
-    others = 4 * sum(m.bias.numel() for m in (model.fc1, model.fc2, model.fc3))
-    expected_csr = others + sum(coding.csr_bytes(m.weight) for m in (model.fc1, model.fc2, model.fc3))
-    assert measure.storage_bytes(model, "sparse_csr") == expected_csr
-    relative = measure.storage_bytes(model, "sparse_relative")
-    assert relative < expected_csr < measure.storage_bytes(model, "dense_fp32")
-    baked = magnitude.bake(model)
-    assert measure.storage_bytes(baked, "sparse_relative") == relative
-    bn = nn.Sequential(nn.Conv2d(1, 2, 3, bias=False), nn.BatchNorm2d(2))
-    # a dense conv (18 nonzeros, 2 rows) and BN's 4 float tensors of 2 values (fp32)
-    assert measure.storage_bytes(bn, "sparse_csr") == 4 * (18 + 18 + 3) + 4 * 8
+    with pytest.raises(ValueError, match="index_bits=True"):
+        coding.encode_relative(torch.ones(3, 3), index_bits=True)

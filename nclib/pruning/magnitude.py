@@ -4,8 +4,9 @@
   (NIPS 2015): remove the weights of smallest magnitude, retrain the survivors, repeat.
   Section 4: the threshold is "a quality parameter multiplied by the standard deviation of
   a layer's weights".
-* Zhu & Gupta, "To prune, or not to prune" (arXiv 1710.01878, 2017), eq. (1): the automated
-  gradual pruning (AGP) schedule  s_t = s_f + (s_i - s_f) (1 - t / n)^3.
+
+Schedules (how far to prune at each step, iterative and gradual pruning) are in
+`nclib.pruning.schedules`.
 
 How a mask works here. `attach_mask(layer, mask)` leaves the parameter `layer.weight` where
 it is (the state_dict key stays ``weight``), stores the boolean mask (True = kept) as the
@@ -14,10 +15,10 @@ buffer ``weight_mask``, and
 2. puts a gradient hook on the weight, ``grad * mask``: removed weights get a zero gradient,
    so an optimizer with fresh state (every `fit` call makes one) never moves them: Adam's
    and SGD's steps are exactly zero where every gradient was zero;
-3. adds a forward pre-hook that re-zeroes removed weights if something made them nonzero
-   (an optimizer whose momentum predates the mask, a hand edit) and re-attaches the
-   gradient hook where ``copy.deepcopy`` dropped it (torch copies module hooks, not
-   tensor hooks).
+3. adds a forward pre-hook, `enforce_mask`, that re-zeroes removed weights if something
+   made them nonzero (an optimizer whose momentum predates the mask, a hand edit) and
+   re-attaches the gradient hook where ``copy.deepcopy`` dropped it (torch copies module
+   hooks, not tensor hooks).
 `bake(model)` removes all of this and keeps the zeros.
 """
 from __future__ import annotations
@@ -28,16 +29,14 @@ from typing import Literal, Mapping, Sequence
 import torch
 from torch import nn
 
-__all__ = ["PRUNABLE", "SCOPES", "SCHEDULES", "check_sparsity", "magnitude_mask",
-           "std_threshold", "Pruner", "MagnitudePruner", "ThresholdPruner", "RandomPruner",
+__all__ = ["PRUNABLE", "SCOPES", "check_sparsity", "magnitude_mask", "std_threshold",
+           "Pruner", "MagnitudePruner", "ThresholdPruner", "RandomPruner",
            "prune_by_magnitude", "prune_by_threshold", "prune_randomly", "attach_mask",
-           "is_masked", "bake", "prunable_layers", "prune_model", "layer_sparsity",
-           "global_sparsity", "agp_sparsity", "sparsity_schedule", "prune_iteratively",
-           "GradualPruning"]
+           "enforce_mask", "is_masked", "bake", "prunable_layers", "count_prunable_weights",
+           "prune_model", "layer_sparsity", "global_sparsity"]
 
 PRUNABLE = (nn.Linear, nn.Conv2d)
 SCOPES = ("layer", "global")
-SCHEDULES = ("agp", "linear", "geometric")
 
 
 def check_sparsity(sparsity, name: str = "sparsity") -> float:
@@ -163,8 +162,12 @@ def _check_prunable(layer: nn.Module, name: str) -> None:
                         f"supports {', '.join(t.__name__ for t in PRUNABLE)}")
 
 
-def _enforce_mask(layer: nn.Module, inputs) -> None:
-    """Forward pre-hook: removed weights are zero, and their gradient will be masked."""
+def enforce_mask(layer: nn.Module, inputs=()) -> None:
+    """Forward pre-hook of a masked layer: removed weights are zero, their gradient masked.
+
+    `attach_mask` installs it; call ``enforce_mask(layer)`` to re-zero removed weights now
+    (after an optimizer step whose momentum predates the mask).
+    """
     w = layer.weight
     with torch.no_grad():
         # Write only when needed: an in-place write would break a graph that still needs
@@ -189,8 +192,8 @@ def attach_mask(layer: nn.Module, mask: torch.Tensor, name: str = "layer") -> nn
         layer.weight_mask.copy_(mask)
     else:
         layer.register_buffer("weight_mask", mask.clone())
-        layer.register_forward_pre_hook(_enforce_mask)
-    _enforce_mask(layer, ())
+        layer.register_forward_pre_hook(enforce_mask)
+    enforce_mask(layer)
     return layer
 
 
@@ -219,7 +222,7 @@ def bake(model: nn.Module) -> nn.Module:
             del w._mask_grad_handle
         # torch has no public way to remove a hook without its handle: find it by identity.
         for key, hook in list(layer._forward_pre_hooks.items()):
-            if hook is _enforce_mask:
+            if hook is enforce_mask:
                 del layer._forward_pre_hooks[key]
         del layer.weight_mask
     return model
@@ -242,6 +245,14 @@ def prunable_layers(model: nn.Module, layers: Sequence[str] | None = None) -> di
         _check_prunable(modules[name], name)
         found[name] = modules[name]
     return found
+
+
+def count_prunable_weights(model: nn.Module, layers: Sequence[str] | None = None) -> int:
+    """Number of weights of `layers` (default every Linear and Conv2d): what pruning can remove.
+
+    Biases are not counted. Example: LeNet-300-100 has 784*300 + 300*100 + 100*10 = 266,200.
+    """
+    return sum(layer.weight.numel() for layer in prunable_layers(model, layers).values())
 
 
 def prune_model(model: nn.Module, sparsity: float | Mapping[str, float],
@@ -296,108 +307,3 @@ def global_sparsity(model: nn.Module, layers: Sequence[str] | None = None) -> fl
     found = prunable_layers(model, layers).values()
     total = sum(layer.weight.numel() for layer in found)
     return 1 - sum(int(torch.count_nonzero(layer.weight)) for layer in found) / total
-
-
-# ---------------------------------------------------------------- schedules
-def agp_sparsity(step: int, num_steps: int, final_sparsity: float,
-                 initial_sparsity: float = 0.0) -> float:
-    """Zhu & Gupta 2017, eq. (1): the sparsity after pruning step `step` of `num_steps`.
-
-    Prunes fast while many redundant weights remain and slowly near the end. Steps
-    outside [0, num_steps] are clamped.
-    """
-    s_f = check_sparsity(final_sparsity, "final_sparsity")
-    s_i = check_sparsity(initial_sparsity, "initial_sparsity")
-    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
-        raise ValueError(f"num_steps={num_steps!r}: expected a positive integer")
-    t = min(max(step, 0), num_steps)
-    # s_t = s_f + (s_i - s_f) (1 - t/n)^3
-    return s_f + (s_i - s_f) * (1 - t / num_steps) ** 3
-
-
-def sparsity_schedule(final_sparsity: float, num_steps: int,
-                      kind: Literal["agp", "linear", "geometric"] = "agp",
-                      initial_sparsity: float = 0.0) -> list[float]:
-    """The target sparsity after each of `num_steps` prune steps (the last is the final one).
-
-    kind: "agp" (eq. (1) above); "linear" (equal increments); "geometric" (each step
-    removes the same fraction of the surviving weights: the kept fraction shrinks as
-    (1 - s_i) * ((1 - s_f) / (1 - s_i)) ** (t / n)).
-    """
-    if kind not in SCHEDULES:
-        raise ValueError(f"kind={kind!r}: expected one of {', '.join(map(repr, SCHEDULES))}")
-    s_f = check_sparsity(final_sparsity, "final_sparsity")
-    s_i = check_sparsity(initial_sparsity, "initial_sparsity")
-    agp = [agp_sparsity(t, num_steps, s_f, s_i) for t in range(1, num_steps + 1)]
-    if kind == "agp":
-        return agp
-    if kind == "linear":
-        return [s_i + (s_f - s_i) * t / num_steps for t in range(1, num_steps + 1)]
-    return [1 - (1 - s_i) * ((1 - s_f) / (1 - s_i)) ** (t / num_steps)
-            for t in range(1, num_steps + 1)]
-
-
-def prune_iteratively(model: nn.Module, train_loader, final_sparsity: float | Mapping[str, float],
-                      num_steps: int, epochs_per_step: int, *,
-                      schedule: Literal["agp", "linear", "geometric"] = "agp",
-                      scope: Literal["layer", "global"] = "layer",
-                      layers: Sequence[str] | None = None, val_loader=None,
-                      **fit_kwargs) -> list[dict]:
-    """Han et al.'s loop, in place: prune to the schedule's next target, retrain, repeat.
-
-    `final_sparsity` may be a dict {layer: sparsity} with scope "layer"; each layer then
-    follows its own schedule. `fit_kwargs` go to `nclib.train.fit` (lr, progress, ...).
-
-    Returns:
-        One dict per step: step, sparsity (over the pruned layers), val_acc (or None).
-    """
-    from nclib.train import fit
-
-    if isinstance(final_sparsity, Mapping):
-        per_layer = {n: sparsity_schedule(s, num_steps, schedule)
-                     for n, s in final_sparsity.items()}
-        targets = [{n: s[t] for n, s in per_layer.items()} for t in range(num_steps)]
-        names = list(final_sparsity)
-    else:
-        targets, names = sparsity_schedule(final_sparsity, num_steps, schedule), layers
-    records = []
-    for t, target in enumerate(targets, 1):
-        prune_model(model, target, scope, names)
-        history = fit(model, train_loader, val_loader, epochs=epochs_per_step, **fit_kwargs)
-        records.append({"step": t, "sparsity": global_sparsity(model, names),
-                        "val_acc": history.val_acc[-1] if history.val_acc else None})
-    return records
-
-
-class GradualPruning:
-    """A `fit` step hook for AGP (Zhu & Gupta 2017): prune while training, no extra loop.
-
-    At steps ``start_step + j * frequency`` for j = 0..num_steps it prunes to
-    ``agp_sparsity(j, num_steps, final_sparsity, initial_sparsity)``; after every step it
-    re-zeroes removed weights (Adam's momentum from before a weight was removed would
-    otherwise move it a little until the next forward pass).
-
-    Example:
-        >>> fit(model, loader, epochs=5, step_hook=GradualPruning(0.9, num_steps=10, frequency=20))
-    """
-
-    def __init__(self, final_sparsity: float, num_steps: int, frequency: int, start_step: int = 1,
-                 initial_sparsity: float = 0.0, scope: Literal["layer", "global"] = "layer",
-                 layers: Sequence[str] | None = None):
-        agp_sparsity(0, num_steps, final_sparsity, initial_sparsity)  # validates them
-        if isinstance(frequency, bool) or not isinstance(frequency, int) or frequency < 1:
-            raise ValueError(f"frequency={frequency!r}: expected a positive number of steps")
-        if scope not in SCOPES:
-            raise ValueError(f"scope={scope!r}: expected one of {', '.join(map(repr, SCOPES))}")
-        self.final_sparsity, self.num_steps, self.frequency = final_sparsity, num_steps, frequency
-        self.start_step, self.initial_sparsity = start_step, initial_sparsity
-        self.scope, self.layers = scope, layers
-
-    def __call__(self, model: nn.Module, step: int) -> None:
-        j, rest = divmod(step - self.start_step, self.frequency)
-        if rest == 0 and 0 <= j <= self.num_steps:
-            s = agp_sparsity(j, self.num_steps, self.final_sparsity, self.initial_sparsity)
-            prune_model(model, s, self.scope, self.layers)
-        for layer in model.modules():
-            if is_masked(layer):
-                _enforce_mask(layer, ())

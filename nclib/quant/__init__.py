@@ -1,7 +1,7 @@
 """Quantization and coding (Deep Compression and its successors).
 
-* `coding`: storage formats for sparse weights (CSR, relative indices). Importing it
-  registers "sparse_csr" and "sparse_relative" with `nclib.measure.storage_bytes`.
+* `coding`: relative-index coding of sparse weights (encode and decode). Its size, like
+  every storage format's, is counted by `nclib.measure.storage_bytes`.
 """
 from nclib.quant import coding
 

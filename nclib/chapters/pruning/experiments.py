@@ -26,7 +26,7 @@ from torch import nn
 from nclib import data, measure, zoo
 from nclib.course.papers import table
 from nclib.course.reproduce import Run, experiment
-from nclib.pruning import magnitude, structured, surgery
+from nclib.pruning import magnitude, schedules, structured, surgery
 from nclib.pruning.surgery import fold_for_inference  # noqa: F401  (the lecture uses it from here)
 from nclib.train import evaluate, fit
 
@@ -57,7 +57,7 @@ def _prune_lenet(name: str, sparsity, scope: str) -> nn.Module:
     num_steps, epochs = SCHEDULE[name]
     model = zoo.trained(name, progress=False)
     torch.manual_seed(0)
-    magnitude.prune_iteratively(model, data.loaders("mnist", seed=0).train, sparsity, num_steps,
+    schedules.prune_iteratively(model, data.loaders("mnist", seed=0).train, sparsity, num_steps,
                                 epochs, scope=scope, **RETRAIN)
     return model
 
