@@ -9,7 +9,11 @@ A check runs the student's object against nclib's reference on fixed, random (se
 edge cases, prints one short verdict and returns a `Result`. It never raises: a stub that
 still raises `NotImplementedError` is "not attempted", a wrong answer is "failed" with the
 input, the expected and the received value and a hint, and an exception from the student's
-code is "error" with its message.
+code is "error" with its message. Handing in nclib's own function or class (say
+`nclib.pruning.magnitude.magnitude_mask` itself) is "failed": write your own. Objects built
+from nclib classes (a model instance) and plain values are fine, and so is the chapter's own
+code (``nclib.chapters.<chapter>``): its references, which the chapter tests hand in to
+show that a check passes.
 
 For the autograder the verdict is also sent as a display bundle with the MIME type
 `RESULT_MIME`; the grader reads it only from the check cells it put there itself.
@@ -23,13 +27,17 @@ Writing a check (one per exercise task, in ``nclib/chapters/<chapter>/checks.py`
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import math
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
-__all__ = ["task", "expect", "call", "Text", "Mismatch", "StudentError", "Result", "TASKS", "RESULT_MIME", "STATUSES",
-           "close", "describe", "check"]
+from nclib.course import discover
+
+__all__ = ["task", "expect", "call", "Text", "Mismatch", "Failure", "StudentError", "Result", "TASKS",
+           "RESULT_MIME", "STATUSES", "close", "describe", "nclib_origin", "check"]
 
 RESULT_MIME = "application/vnd.nclib.check+json"
 STATUSES = ("passed", "failed", "not_attempted", "error", "timeout")
@@ -74,6 +82,11 @@ class Mismatch(Exception):
         self.inputs, self.expected, self.got, self.hint = inputs, expected, got, hint
 
 
+class Failure(Exception):
+    """Raised inside a check with the whole 'failed' verdict, for an answer with no input to
+    show (a concept question's answer, say)."""
+
+
 class StudentError(Exception):
     """The student's code raised while a check called it."""
 
@@ -97,6 +110,21 @@ def call(fn: Callable, shown: str, *args, **kwargs) -> Any:
         raise
     except Exception as e:
         raise StudentError(shown, e) from e
+
+
+def nclib_origin(obj: Any) -> tuple[str, str, str] | None:
+    """(module, qualified name, "function" or "class") when `obj` is a function, class or
+    method defined in nclib, or a functools.partial of one; None for anything else, instances
+    of nclib classes included."""
+    while isinstance(obj, functools.partial):
+        obj = obj.func
+    if not (inspect.isroutine(obj) or inspect.isclass(obj)):
+        return None
+    module = getattr(obj, "__module__", None) or ""
+    if not module.startswith("nclib."):
+        return None
+    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", "?")
+    return module, name, "class" if inspect.isclass(obj) else "function"
 
 
 def describe(value: Any, limit: int = 120) -> str:
@@ -172,6 +200,11 @@ class Task:
             return Result(self.key, 0, self.points, "not_attempted",
                           "nothing to check yet: write your answer above and run its cell.")
         try:
+            origin = nclib_origin(student)
+            own = f"{discover.PACKAGE}.{self.chapter}."  # the chapter's references pass
+            if origin is not None and not origin[0].startswith(own):
+                module, name, kind = origin
+                raise Failure(f"that is nclib's own `{module}.{name}`; write your own {kind}.")
             note = self.run(student)
         except NotImplementedError:
             return Result(self.key, 0, self.points, "not_attempted",
@@ -181,6 +214,8 @@ class Task:
             return Result(self.key, 0, self.points, "failed",
                           f"for input {m.inputs} expected {describe(m.expected)}, got "
                           f"{describe(m.got)}." + (f" Hint: {hint}" if hint else ""))
+        except Failure as f:
+            return Result(self.key, 0, self.points, "failed", str(f))
         except StudentError as s:
             e = s.error
             return Result(self.key, 0, self.points, "error",
@@ -226,8 +261,6 @@ class _Chapters:
     """`check.<chapter>`: that chapter's checks module, imported on first use."""
 
     def __getattr__(self, name: str):
-        from nclib.course import discover
-
         if name.startswith("_"):
             raise AttributeError(name)
         module = discover.chapter_part(name, "checks")
@@ -238,8 +271,6 @@ class _Chapters:
         return module
 
     def __dir__(self) -> list[str]:
-        from nclib.course import discover
-
         return discover.chapter_names()
 
     def __repr__(self) -> str:
