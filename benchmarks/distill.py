@@ -19,10 +19,10 @@ Accuracies are on the 1,000 test digits, mean ± standard deviation (min-max) ov
 import time
 
 import torch
-import torch.nn.functional as F
 
 import nclib
-from nclib import data, distill, models, train
+from nclib import data, distill, train
+from nclib.chapters.distillation.experiments import train_model as train_recipe
 
 N_TRAIN = 1000  # training digits: few enough that what the teacher knows shows
 SEEDS = (0, 1, 2)
@@ -47,13 +47,9 @@ def mean(accs: list[float]) -> float:
 
 def train_model(parts: data.Splits, name: str, seed: int, epochs: int, lr: float,
                 loss_fn=None, max_shift: int = 0) -> tuple[torch.nn.Module, float, float]:
-    """A model trained with this recipe; returns it with its val and test accuracy (%)."""
-    torch.manual_seed(seed)
-    model = models.create(name)
-    L = data.loaders(parts, batch_size=64, seed=seed)
-    batches = data.Shifted(L.train, max_shift, seed) if max_shift else L.train
-    train.fit(model, batches, epochs=epochs, lr=lr, loss_fn=loss_fn, progress=False)
-    model.eval()
+    """The chapter's `train_model`; returns the model with its val and test accuracy (%)."""
+    model = train_recipe(parts, name, seed, epochs, lr, loss_fn, max_shift)
+    L = data.loaders(parts)
     return model, 100 * train.evaluate(model, L.val), 100 * train.evaluate(model, L.test)
 
 

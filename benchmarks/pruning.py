@@ -19,19 +19,14 @@ import time
 import torch
 
 import nclib
-from nclib import data, measure, zoo
-from nclib.chapters.pruning.experiments import one_layer_comparison
+from nclib import data, measure, train, zoo
+from nclib.chapters.pruning.experiments import RETRAIN, SHAPE, one_layer_comparison, paper_kept
 from nclib.pruning import magnitude, schedules, structured, surgery
 from nclib.train import evaluate, fit
 
-SHAPE = (1, 28, 28)
-# Han et al. 2015, Tables 2 and 3: the fraction of weights kept in each layer.
-HAN_KEPT = {"lenet300": {"fc1": 0.08, "fc2": 0.09, "fc3": 0.26},
-            "lenet5": {"conv1": 0.66, "conv2": 0.12, "fc1": 0.08, "fc2": 0.19}}
-# Retraining: Adam 1e-3 with L2 1e-4 (Han et al., Section 3.1: L2 regularization gives the
-# best accuracy after retraining). The zoo's dense models were trained without it, so the
-# "dense, retrained" row gets the same extra epochs and L2: the fair comparison.
-RETRAIN = dict(lr=1e-3, weight_decay=1e-4, progress=False)
+# Retraining (the chapter's RETRAIN): Adam 1e-3 with L2 1e-4 (Han et al., Section 3.1). The
+# zoo's dense models were trained without L2, so the "dense, retrained" row gets the same
+# extra epochs and L2: the fair comparison.
 
 
 def lenets(L) -> None:
@@ -41,10 +36,9 @@ def lenets(L) -> None:
                                                    ("lenet5", 0.92, 6, 2, 10)]:
         dense = zoo.trained(name, progress=False)
         dense_acc = evaluate(dense, L.test)
-        control = copy.deepcopy(dense)
-        torch.manual_seed(0)
-        fit(control, L.train, epochs=num_steps * epochs, **RETRAIN)
-        layers = list(HAN_KEPT[name])
+        control = train.fine_tune(copy.deepcopy(dense), L.train, num_steps * epochs, **RETRAIN)
+        han_kept = paper_kept(name)
+        layers = list(han_kept)
         print(f"\n{name}: {measure.count_params(dense):,} params; {num_steps} prune steps x "
               f"{epochs} epochs of retraining; weights kept per layer beside Han et al.'s")
         print(f"  {'model':<26}{'test acc':>9}{'kept':>8}{'params/nnz':>11}{'sparse_relative':>17}  "
@@ -52,13 +46,14 @@ def lenets(L) -> None:
         print(f"  {'dense (zoo)':<26}{100 * dense_acc:>8.2f}%{'100%':>8}{'1.0x':>11}"
               f"{measure.storage_bytes(dense, 'dense_fp32'):>11,} fp32")
         print(f"  {'dense, retrained (same)':<26}{100 * evaluate(control, L.test):>8.2f}%")
-        targets = {"global": final, "Han's rates": {l: 1 - k for l, k in HAN_KEPT[name].items()}}
+        targets = {"global": final, "Han's rates": {l: 1 - k for l, k in han_kept.items()}}
         for label, sparsity in targets.items():
             model = copy.deepcopy(dense)
             torch.manual_seed(0)
             t0 = time.perf_counter()
             schedules.prune_iteratively(model, L.train, sparsity, num_steps, epochs,
-                                        scope="global" if label == "global" else "layer", **RETRAIN)
+                                        scope="global" if label == "global" else "layer",
+                                        progress=False, **RETRAIN)
             seconds = time.perf_counter() - t0
             acc = evaluate(model, L.test)
             kept = 1 - magnitude.global_sparsity(model)
@@ -70,7 +65,7 @@ def lenets(L) -> None:
                   + "".join(f"{100 * (1 - per_layer[l]):>6.1f}%" for l in layers)
                   + f"   {seconds:.0f} s; >= {target}x and >= dense - 0.3 points: {verdict}")
         print(f"  {'Han et al. 2015':<26}{'':>9}{'8%':>8}{'12x':>11}{'':>17}  "
-              + "".join(f"{100 * k:>6.0f}%" for k in HAN_KEPT[name].values()))
+              + "".join(f"{100 * k:>6.0f}%" for k in han_kept.values()))
 
 
 def one_layer(L) -> None:
@@ -92,12 +87,6 @@ def one_layer(L) -> None:
         print(f"    {name:<13}" + "".join(f"{c:>22}" for c in cells))
 
 
-def best_latency(models: list, rounds: int = 5) -> list:
-    """Each model's fastest median at batch 64 over `rounds` alternating rounds."""
-    x = torch.randn(64, *SHAPE, generator=torch.Generator().manual_seed(0))
-    return measure.best_latencies(models, x, rounds=rounds, repeats=20)
-
-
 def filters(L) -> None:
     print("\n(c) SmallVGG filter-pruned to about half the MACs (30% of every conv's filters), "
           "then 2 epochs of fine-tuning")
@@ -117,10 +106,8 @@ def filters(L) -> None:
     models, before = [dense], {}
     for label, model in candidates.items():
         before[label] = evaluate(model, L.test)
-        torch.manual_seed(0)
-        fit(model, L.train, epochs=2, lr=1e-3, progress=False)
-        models.append(magnitude.bake(model))
-    latencies = best_latency(models)
+        models.append(magnitude.bake(train.fine_tune(model, L.train, 2, lr=1e-3)))
+    latencies = measure.best_latencies(models, input_shape=SHAPE, batch_size=64, rounds=5, repeats=20)
     dense_acc, dense_macs = evaluate(dense, L.test), measure.count_macs(dense, SHAPE).total
     rows, verdicts = [], []
     for label, model, lat in zip(["dense (zoo)"] + list(candidates), models, latencies):

@@ -1,20 +1,14 @@
-"""Chapter 01: the pruning tables of the lecture, at the scale of the bundled digits.
+"""Chapter 01 experiments on filters, with SmallVGG on the bundled digits.
 
-* `han2015-lenet300`, `han2015-lenet5`: Han et al., "Learning both Weights and Connections
-  for Efficient Neural Networks" (NIPS 2015), Tables 1-3: iterative magnitude pruning with
-  retraining; compression, test error and the weights kept per layer beside the paper's.
-* `thinet`: Luo et al., "ThiNet" (ICCV 2017): half the filters of one SmallVGG layer chosen
-  by ThiNet, by L1 norm (Li et al., ICLR 2017) and at random; the next layer's
+* `thinet`: Luo et al., "ThiNet" (ICCV 2017): half the filters of one layer chosen by
+  ThiNet, by L1 norm (Li et al., ICLR 2017) and at random; the next layer's
   reconstruction error and the accuracy before fine-tuning.
-* `filter-pruning-vgg`: SmallVGG filter-pruned by ThiNet to under half its MACs and
-  fine-tuned: parameters, MACs, bytes and measured CPU latency, beside an unstructured
-  model with as many nonzero weights, which is no faster.
+* `filter-pruning-vgg`: ThiNet on the whole network to under half its MACs, fine-tuned:
+  parameters, MACs, bytes and measured CPU latency, beside an unstructured model with as
+  many nonzero weights, which is no faster.
 * `rethinking`: Liu et al., "Rethinking the Value of Network Pruning" (ICLR 2019): the
   pruned architecture fine-tuned, trained from scratch for the dense model's epochs
   (Scratch-E) and for its compute budget (Scratch-B).
-
-Data: the 5,000 bundled MNIST digits (3,500 train / 500 val / 1,000 test), so one test digit
-is 0.1 point of accuracy; every training run gets fresh loaders with a fixed seed.
 """
 from __future__ import annotations
 
@@ -23,107 +17,13 @@ import copy
 import torch
 from torch import nn
 
-from nclib import data, measure, zoo
+from nclib import data, measure, train, zoo
+from nclib.chapters.pruning.experiments.han import DATASET, SHAPE
 from nclib.course.papers import table
 from nclib.course.reproduce import Run, experiment
-from nclib.pruning import magnitude, schedules, structured, surgery
-from nclib.pruning.surgery import fold_for_inference  # noqa: F401  (the lecture uses it from here)
+from nclib.pruning import magnitude, structured, surgery
+from nclib.pruning.surgery import fold_for_inference
 from nclib.train import evaluate, fit
-
-DATASET = "MNIST, the 5,000 bundled digits (3,500 train / 1,000 test)"
-SHAPE = (1, 28, 28)
-
-# ---------------------------------------------------------------- Han et al. 2015
-# Retraining: Adam 1e-3 with L2 1e-4 (Han et al., Section 3.1: L2 regularization gives the
-# best accuracy after retraining). The zoo's dense models were trained without L2, so a
-# control row gives the dense model the same extra epochs.
-RETRAIN = dict(lr=1e-3, weight_decay=1e-4, progress=False)
-FINAL_SPARSITY = 0.92  # of the Linear and Conv2d weights, one global magnitude threshold
-# (prune steps of the AGP schedule, epochs of retraining after each)
-SCHEDULE = {"lenet300": (3, 2), "lenet5": (4, 1)}
-# Han et al. 2015, Table 3: the fraction of LeNet-5's weights kept in each layer.
-HAN_LENET5_KEPT = dict(table("han2015-lenet5-layers").rows)
-PAPER_LABEL = {"lenet300": "LeNet-300-100", "lenet5": "LeNet-5"}
-
-
-def _paper_kept(name: str) -> dict[str, float]:
-    if name == "lenet300":
-        return dict(table("han2015-lenet300-layers").rows)
-    return dict(HAN_LENET5_KEPT)
-
-
-def _prune_lenet(name: str, sparsity, scope: str) -> nn.Module:
-    """The zoo model pruned iteratively (AGP schedule) with retraining."""
-    num_steps, epochs = SCHEDULE[name]
-    model = zoo.trained(name, progress=False)
-    torch.manual_seed(0)
-    schedules.prune_iteratively(model, data.loaders("mnist", seed=0).train, sparsity, num_steps,
-                                epochs, scope=scope, **RETRAIN)
-    return model
-
-
-def _han(run: Run, name: str, min_rate: float, max_kept_pct: float | None = None) -> None:
-    test = data.loaders("mnist").test
-    han = table("han2015")
-    label = PAPER_LABEL[name]
-    num_steps, epochs = SCHEDULE[name]
-    dense = zoo.trained(name, progress=False)
-    dense_acc = evaluate(dense, test)
-    control = zoo.trained(name, progress=False)
-    torch.manual_seed(0)
-    fit(control, data.loaders("mnist", seed=0).train, epochs=num_steps * epochs, **RETRAIN)
-    pruned = _prune_lenet(name, FINAL_SPARSITY, "global")
-    acc = evaluate(pruned, test)
-    params, nonzeros = measure.count_params(pruned), measure.count_nonzero(pruned)
-    kept = 1 - magnitude.global_sparsity(pruned)
-    rate = params / nonzeros
-    paper_kept = _paper_kept(name)
-    han_rates = _prune_lenet(name, {l: 1 - k for l, k in paper_kept.items()}, "layer")
-
-    run.row("dense params", han.row(f"{label} Ref")["params"], measure.count_params(dense), "params")
-    run.row("pruned: nonzero params", han.row(f"{label} Pruned")["params"], nonzeros, "params")
-    run.row("compression (params / nonzeros)", han.row(f"{label} Pruned")["compression"],
-            round(rate, 2), "x")
-    run.row("dense test error", han.row(f"{label} Ref")["top1_error_pct"], 100 * (1 - dense_acc), "%")
-    run.row("pruned test error", han.row(f"{label} Pruned")["top1_error_pct"], 100 * (1 - acc), "%")
-    run.row("dense + same retraining, test error", None,
-            100 * (1 - evaluate(control, test)), "%")
-    for layer, fraction in magnitude.layer_sparsity(pruned).items():
-        run.row(f"{layer}: weights kept", 100 * paper_kept[layer], 100 * (1 - fraction), "%")
-    run.row("all weights kept", None, 100 * kept, "%")
-    run.row("size dense_fp32", None, measure.storage_bytes(dense, "dense_fp32"), "bytes")
-    run.row("size of the pruned model, sparse_relative", None,
-            measure.storage_bytes(pruned, "sparse_relative"), "bytes")
-    run.row("Han's per-layer rates instead: compression", None,
-            round(params / measure.count_nonzero(han_rates), 2), "x")
-    run.row("Han's per-layer rates instead: test error", None,
-            100 * (1 - evaluate(han_rates, test)), "%")
-    if max_kept_pct is not None:
-        run.claim(f"keeps at most {max_kept_pct:g}% of the weights ({100 * kept:.2f}% kept)",
-                  round(100 * kept, 2), f"<= {max_kept_pct:g}", 100 * kept <= max_kept_pct)
-    run.claim(f"at least {min_rate:g}x fewer nonzero parameters ({rate:.2f}x)", round(rate, 2),
-              f">= {min_rate:g}", rate >= min_rate)
-    run.claim(f"test accuracy no more than 0.3 points below dense ({100 * acc:.1f}% vs "
-              f"{100 * dense_acc:.1f}%)", round(100 * (acc - dense_acc), 2), ">= -0.3",
-              acc >= dense_acc - 0.003 - 1e-9)
-
-
-_HAN_SCALE = ("zoo model; one global magnitude threshold to {s:.0%} of the weights in {n} "
-              "AGP steps, {e} epoch(s) of retraining after each (Adam 1e-3, L2 1e-4)")
-
-
-@experiment("han2015-lenet300", dataset=DATASET,
-            scale=_HAN_SCALE.format(s=FINAL_SPARSITY, n=3, e=2),
-            summary="LeNet-300-100 pruned 12x with retraining, beside Han et al. 2015")
-def han2015_lenet300(run: Run) -> None:
-    _han(run, "lenet300", min_rate=12, max_kept_pct=8.3)
-
-
-@experiment("han2015-lenet5", dataset=DATASET,
-            scale=_HAN_SCALE.format(s=FINAL_SPARSITY, n=4, e=1),
-            summary="LeNet-5 pruned >= 10x with retraining, beside Han et al. 2015")
-def han2015_lenet5(run: Run) -> None:
-    _han(run, "lenet5", min_rate=10)
 
 
 # ---------------------------------------------------------------- ThiNet, one layer
@@ -193,16 +93,8 @@ def thinet(run: Run) -> None:
 # the wide 28x28 layer and the time of small convolutions follows memory traffic.
 FILTER_PLAN, ROUND_TO = {"features.0": 0.5, "features.7": 0.5, "features.14": 0.5}, 8
 PLAN_TEXT = "half the filters of each block's first conv (features.0, .7, .14)"
-FINE_TUNE = dict(epochs=2, lr=3e-4, progress=False)
+FINE_TUNE = dict(epochs=2, lr=3e-4)  # train.fine_tune settings
 LATENCY = dict(batch_size=64, rounds=5, repeats=20)
-
-
-def best_latencies(models: list[nn.Module], batch_size: int, rounds: int,
-                   repeats: int) -> list[measure.Latency]:
-    """`measure.best_latencies` on one channels_last batch of digits-shaped inputs."""
-    x = torch.randn(batch_size, *SHAPE, generator=torch.Generator().manual_seed(0))
-    return measure.best_latencies(models, x.contiguous(memory_format=torch.channels_last),
-                                  rounds=rounds, repeats=repeats)
 
 
 def filter_pruned_vgg() -> tuple[nn.Module, nn.Module, float]:
@@ -216,15 +108,8 @@ def filter_pruned_vgg() -> tuple[nn.Module, nn.Module, float]:
     return dense, pruned, evaluate(pruned, L.test)
 
 
-def _num_weights(model: nn.Module) -> int:
-    """Weights of the Linear and Conv2d layers (what magnitude pruning can remove)."""
-    return sum(layer.weight.numel() for layer in magnitude.prunable_layers(model).values())
-
-
-def _fine_tune(model: nn.Module, **kwargs) -> nn.Module:
-    torch.manual_seed(0)
-    fit(model, data.loaders("mnist", seed=0).train, **{**FINE_TUNE, **kwargs})
-    return model
+def _fine_tune(model: nn.Module) -> nn.Module:
+    return train.fine_tune(model, data.loaders("mnist", seed=0).train, **FINE_TUNE)
 
 
 @experiment("filter-pruning-vgg", dataset=DATASET,
@@ -239,14 +124,15 @@ def filter_pruning_vgg(run: Run) -> None:
     _fine_tune(pruned)
     # Unstructured, for comparison: as many nonzero weights as the filter-pruned model.
     unstructured = copy.deepcopy(dense)
-    magnitude.prune_model(unstructured, 1 - _num_weights(pruned) / _num_weights(dense),
+    kept = magnitude.count_prunable_weights(pruned) / magnitude.count_prunable_weights(dense)
+    magnitude.prune_model(unstructured, 1 - kept,
                           scope="global")
     _fine_tune(unstructured)
     magnitude.bake(unstructured)
 
     models = {"dense": dense, "filter-pruned": pruned, "unstructured": unstructured}
     deployed = [fold_for_inference(m) for m in models.values()]
-    lat = dict(zip(models, best_latencies(deployed, **LATENCY)))
+    lat = dict(zip(models, measure.best_latencies(deployed, input_shape=SHAPE, **LATENCY)))
     acc = {k: evaluate(m, test) for k, m in models.items()}
     macs = {k: measure.count_macs(m, SHAPE).total for k, m in models.items()}
     thinet = table("thinet")
@@ -301,11 +187,11 @@ SCRATCH_MAX_FACTOR = 3.0  # Scratch-B trains at most 3x the dense epochs (Liu et
             summary="Liu et al. 2019: fine-tuned vs Scratch-E vs Scratch-B on a pruned SmallVGG")
 def rethinking(run: Run) -> None:
     test = data.loaders("mnist").test
-    recipe = zoo.RECIPES["vgg_small"]
+    recipe = zoo.RECIPES["vgg_small"].settings
     dense, pruned, _ = filter_pruned_vgg()
     dense_acc = evaluate(dense, test)
-    epochs = {"Fine-tuned": FINE_TUNE["epochs"], "Scratch-E": recipe.epochs,
-              "Scratch-B": surgery.scratch_epochs(recipe.epochs,
+    epochs = {"Fine-tuned": FINE_TUNE["epochs"], "Scratch-E": recipe["epochs"],
+              "Scratch-B": surgery.scratch_epochs(recipe["epochs"],
                                                   measure.count_macs(dense, SHAPE).total,
                                                   measure.count_macs(pruned, SHAPE).total,
                                                   "B", SCRATCH_MAX_FACTOR)}
@@ -313,7 +199,7 @@ def rethinking(run: Run) -> None:
     # The recipe's learning rate is constant, so Scratch-E's run is exactly the first epochs
     # of Scratch-B's: one run (one optimizer, one loader), evaluated at both points.
     model = surgery.reinitialize(pruned, seed=0)
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
     train = data.loaders("mnist", seed=0).train
     torch.manual_seed(0)
     done = 0
@@ -327,7 +213,7 @@ def rethinking(run: Run) -> None:
         run.row(f"{strategy} ({epochs[strategy]} epochs): change vs dense",
                 paper[strategy][3], round(100 * (a - dense_acc), 2), "points")
         run.row(f"{strategy}: test accuracy", None, 100 * a, "%")
-    run.row("epochs: dense (zoo recipe)", None, recipe.epochs)
+    run.row("epochs: dense (zoo recipe)", None, recipe["epochs"])
     run.row("Scratch-B cap", None, f"{SCRATCH_MAX_FACTOR:g}x the dense epochs")
     worst = min(acc.values())
     run.claim(f"every strategy within 1 point of dense (lowest {100 * worst:.1f}% vs "
