@@ -9,7 +9,7 @@ from torch.nn.utils import prune as torch_prune
 
 from nclib import models
 from nclib.pruning import structured as S
-from nclib.pruning import surgery
+from nclib.pruning import channels, surgery
 
 
 def _tiny_vgg(seed=0):
@@ -170,7 +170,7 @@ def test_bn_l1_penalty_and_slimming_loss_gradient():
     loss_fn(logits, y).backward()
     assert torch.allclose(model.blocks[0].bn1.weight.grad, 0.5 * model.blocks[0].bn1.weight.sign())
     assert model.blocks[0].bn2.weight.grad is None  # a BN before the residual sum is left alone
-    with pytest.raises(ValueError, match="LeNet5"):
+    with pytest.raises(ValueError, match="BatchNorm2d.*LeNet5, layer 'conv1' has none"):
         S.SlimmingLoss(models.LeNet5())
 
 
@@ -190,7 +190,7 @@ def test_slimming_plan_global_threshold_with_min_channels():
     for name, idx in plan.items():
         if name == "features.3":
             continue
-        gamma = model.get_submodule(surgery.coupling(model, name).bn).weight.abs()
+        gamma = model.get_submodule(channels.coupling(model, name).bn).weight.abs()
         mask = torch.zeros_like(gamma, dtype=torch.bool)
         mask[idx] = True
         kept.append(gamma[mask]), removed.append(gamma[~mask])
@@ -204,12 +204,50 @@ def test_slimming_plan_global_threshold_with_min_channels():
         S.slimming_plan(model, 0.4, min_channels=0)
 
 
+def _forked():
+    """A conv whose channels two convs read (ThiNet cannot judge them by one reader)."""
+    class Forked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(nn.Sequential(nn.Conv2d(1, 4, 3)))
+            self.a, self.b = nn.Conv2d(4, 2, 1), nn.Conv2d(4, 2, 1)
+
+        def forward(self, x):
+            x = self.features(x)
+            return (self.a(x) + self.b(x)).mean((1, 2, 3))
+    return Forked()
+
+
+def test_any_plain_cnn_is_pruned_by_every_criterion():
+    """LeNet-5 and MobileNet (through its depthwise convs): L1, random, ThiNet and slimming."""
+    inputs = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    lenet = models.LeNet5().eval()
+    for pruned in [S.prune_l1_filters(lenet, 0.5), S.prune_random_filters(lenet, 0.5),
+                   S.prune_thinet(lenet, 0.5, inputs, num_samples=300)]:
+        assert (pruned.conv1.out_channels, pruned.conv2.out_channels) == (10, 25)
+        assert pruned.fc1.in_features == 25 * 16 and pruned(inputs).shape == (16, 10)
+    mobilenet = models.MobileNetV1(width_mult=0.25, resolution=32, num_classes=10).eval()
+    images = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    pruner = S.ThiNetPruner(images, num_samples=500)
+    keep = pruner.compute_keep(mobilenet, "features.2.1.0", 16)
+    scales = pruner.compute_scales(mobilenet, "features.2.1.0", keep)
+    masked = surgery.zero_channels(mobilenet, {"features.2.1.0": keep}, {"features.2.1.0": scales})
+    small = pruner.prune(mobilenet, 0.5, layers=["features.2.1.0"])
+    assert small.features[3][0][0].groups == 16  # the depthwise conv after it shrank too
+    torch.testing.assert_close(small(images), masked(images), rtol=1e-5, atol=1e-5)
+    slim = S.prune_slimming(mobilenet, 0.3)
+    assert slim(images).shape == (8, 10)
+    assert S.bn_l1_penalty(mobilenet) > 0
+
+
 def test_bad_inputs_are_clear_errors():
     """Bad sparsity and unsupported models: errors naming the argument or layer."""
     with pytest.raises(ValueError, match=r"sparsity=1.5.*\[0, 1\)"):
         S.prune_l1_filters(models.SmallVGG(), 1.5)
-    with pytest.raises(ValueError, match="LeNet5.*SmallVGG"):
-        S.prune_l1_filters(models.LeNet5(), 0.5)
+    with pytest.raises(ValueError, match="'blocks.0.conv2' in SmallResNet.*sum 'add'"):
+        S.prune_l1_filters(models.SmallResNet(), 0.5, layers=["blocks.0.conv2"])
+    with pytest.raises(ValueError, match="'features.0.0' is read by 2 layers"):
+        S.ThiNetPruner(torch.rand(2, 1, 8, 8)).compute_keep(_forked(), "features.0.0", 2)
     with pytest.raises(TypeError, match="'features.1' is a BatchNorm2d"):
         S.prune_l1_filters(models.SmallVGG(), 0.5, layers=["features.1"])
     with pytest.raises(TypeError, match="reader is a ReLU"):

@@ -23,8 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nclib.pruning.channels import coupling, couplings
 from nclib.pruning.magnitude import check_sparsity, magnitude_mask
-from nclib.pruning.surgery import channel_prunable_layers, coupling, remove_channels
+from nclib.pruning.surgery import channel_prunable_layers, remove_channels
 
 __all__ = ["l1_filter_scores", "num_kept", "channel_contributions", "thinet_select",
            "thinet_scales", "reconstruction_error", "FilterPruner", "L1FilterPruner",
@@ -114,9 +115,9 @@ def thinet_scales(contributions: torch.Tensor, keep: torch.Tensor) -> torch.Tens
 
 
 def _reader_input(model: nn.Module, name: str, inputs: torch.Tensor):
-    """The layer that reads `name`'s channels, and its input on `inputs`."""
-    c = coupling(model, name)
-    reader = model.get_submodule(c.next)
+    """The one layer that reads `name`'s channels, its input on `inputs`, its S."""
+    only = coupling(model, name).only_reader()
+    reader = model.get_submodule(only.name)
     seen = []
     handle = reader.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach()))
     was_training = model.training
@@ -127,17 +128,17 @@ def _reader_input(model: nn.Module, name: str, inputs: torch.Tensor):
     finally:
         handle.remove()
         model.train(was_training)
-    return reader, seen[0], c
+    return reader, seen[0], only.inputs_per_channel
 
 
 def reconstruction_error(model: nn.Module, name: str, keep: torch.Tensor, inputs: torch.Tensor,
                          scales: torch.Tensor | None = None) -> float:
     """Relative error ||Y - Y'||^2 / ||Y||^2 of the next layer's outputs (bias left out)
     when only the channels `keep` of layer `name` remain, each times `scales` if given."""
-    reader, x, c = _reader_input(model, name, inputs)
-    factor = torch.zeros(reader.weight.shape[1] // c.inputs_per_channel)  # (C,)
+    reader, x, per_channel = _reader_input(model, name, inputs)
+    factor = torch.zeros(reader.weight.shape[1] // per_channel)  # (C,)
     factor[keep] = 1.0 if scales is None else scales
-    factor = factor.repeat_interleave(c.inputs_per_channel).to(x)  # (C*S,)
+    factor = factor.repeat_interleave(per_channel).to(x)  # (C*S,)
     shape = (1, -1) + (1,) * (x.ndim - 2)
     with torch.no_grad():
         bias = 0 if reader.bias is None else reader.bias.view(shape)
@@ -216,9 +217,9 @@ class ThiNetPruner(FilterPruner):
         self.inputs, self.num_samples, self.seed, self.rescale = inputs, num_samples, seed, rescale
 
     def _contributions(self, model, name):
-        reader, x, c = _reader_input(model, name, self.inputs)
-        contributions, _ = channel_contributions(reader, x, self.num_samples,
-                                                 c.inputs_per_channel, self.seed)
+        reader, x, per_channel = _reader_input(model, name, self.inputs)
+        contributions, _ = channel_contributions(reader, x, self.num_samples, per_channel,
+                                                 self.seed)
         return contributions
 
     def compute_keep(self, model, name, num_keep):
@@ -250,19 +251,26 @@ def prune_thinet(model: nn.Module, sparsity: float, inputs: torch.Tensor,
 
 
 # ---------------------------------------------------------------- network slimming
+def _bns(model: nn.Module, names: list[str] | None = None) -> dict[str, str]:
+    """{layer: the BatchNorm2d on its output} for `names` (default: every prunable layer)."""
+    found = couplings(model, channel_prunable_layers(model) if names is None else names)
+    missing = [repr(name) for name, c in found.items() if c.bn is None]
+    if missing or not found:
+        raise ValueError(f"slimming ranks channels by the BatchNorm2d on a prunable layer's "
+                         f"output; in {type(model).__name__}, "
+                         f"{f'layer {missing[0]} has none' if missing else 'no layer is prunable'}")
+    return {name: c.bn for name, c in found.items()}
+
+
 def _bn_scale(model: nn.Module, name: str) -> torch.Tensor:
-    c = coupling(model, name)
-    if c.bn is None:
-        raise ValueError(f"layer {name!r} has no BatchNorm2d after it: slimming ranks "
-                         "channels by BatchNorm scales")
-    return model.get_submodule(c.bn).weight.detach().abs()
+    return model.get_submodule(_bns(model, [name])[name]).weight.detach().abs()
 
 
-def bn_l1_penalty(model: nn.Module) -> torch.Tensor:
-    """sum |gamma| over the BatchNorms of the channels surgery can remove (a scalar that
-    carries gradients). Other BNs (before a residual sum) are left alone."""
-    return sum(model.get_submodule(coupling(model, n).bn).weight.abs().sum()
-               for n in channel_prunable_layers(model))
+def bn_l1_penalty(model: nn.Module, bns: Sequence[str] | None = None) -> torch.Tensor:
+    """sum |gamma| over the BatchNorms `bns` (default: those of the channels surgery can
+    remove; other BNs, before a residual sum, are left alone). A scalar with gradients."""
+    return sum(model.get_submodule(bn).weight.abs().sum()
+               for bn in (_bns(model).values() if bns is None else bns))
 
 
 class SlimmingLoss:
@@ -278,10 +286,10 @@ class SlimmingLoss:
         if not strength >= 0:
             raise ValueError(f"strength={strength!r}: expected a non-negative number")
         self.model, self.strength = model, strength
-        bn_l1_penalty(model)  # a clear error now for a model without prunable BNs
+        self.bns = list(_bns(model).values())  # traced once; a clear error now
 
     def __call__(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits, y) + self.strength * bn_l1_penalty(self.model)
+        return F.cross_entropy(logits, y) + self.strength * bn_l1_penalty(self.model, self.bns)
 
 
 def slimming_plan(model: nn.Module, sparsity: float,
@@ -294,11 +302,11 @@ def slimming_plan(model: nn.Module, sparsity: float,
     """
     if isinstance(min_channels, bool) or not isinstance(min_channels, int) or min_channels < 1:
         raise ValueError(f"min_channels={min_channels!r}: expected a positive integer")
-    names = channel_prunable_layers(model)
-    gammas = [_bn_scale(model, n) for n in names]
+    bns = _bns(model)
+    gammas = [model.get_submodule(bn).weight.detach().abs() for bn in bns.values()]
     keep = magnitude_mask(torch.cat(gammas), sparsity).split([g.numel() for g in gammas])
     plan = {}
-    for name, gamma, mask in zip(names, gammas, keep):
+    for name, gamma, mask in zip(bns, gammas, keep):
         plan[name] = mask.nonzero().flatten()
         if plan[name].numel() < min_channels:
             plan[name] = _top(gamma, min(min_channels, gamma.numel()))

@@ -1,17 +1,12 @@
 """Network surgery: rebuild layers with fewer channels, so a pruned model is really smaller.
 
-Removing output channel c of a convolution touches every layer that shares the channel:
-the conv itself (filter c), its BatchNorm (scale, shift and running statistics of c), and
-the layer that reads the channel (its input c). A Conv2d reads channel c through
-``weight[:, c]``; SmallVGG's Linear classifier reads the flattened last map, where
-channel c owns the H*W consecutive inputs ``c*H*W .. (c+1)*H*W - 1``.
-
-The graphs understood here:
-* `SmallVGG`: any Conv2d of `features` (made of Conv2d, BatchNorm2d, ReLU, MaxPool2d); the
-  next Conv2d, or the classifier after the last one, reads its channels.
-* `SmallResNet`: ``blocks.<i>.conv1`` only, the block's inner channels (conv1's outputs,
-  bn1, conv2's inputs). Every other channel is added to a shortcut, and a sum needs the
-  same channels on both sides.
+Removing output channel c of a convolution touches every layer that shares the channel
+(`nclib.pruning.channels` finds them in the graph that torch.fx traces, for any plain CNN):
+the conv itself (filter c), the BatchNorms and depthwise convs the channel passes through
+(their statistics and filter of c), and every layer that reads it (its inputs of c). A
+Conv2d reads channel c through ``weight[:, c]``; a Linear after a flatten reads it through
+the H*W consecutive inputs ``c*H*W .. (c+1)*H*W - 1``. A channel that is added to another
+(a residual connection) is not removable: a sum needs the same channels on both sides.
 
 A masked model (`zero_channels`) is the same network with the removed channels set to
 zero, and `remove_channels` gives the same outputs with fewer parameters and MACs.
@@ -22,99 +17,22 @@ architecture from scratch: `reinitialize` and `scratch_epochs` (Scratch-E, Scrat
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from typing import Literal, Mapping
 
 import torch
 from torch import nn
 
-from nclib.models import BasicBlock, SmallResNet, SmallVGG
+from nclib.pruning.channels import Coupling, analyze_channels, couplings
 from nclib.pruning.magnitude import attach_mask, is_masked
 
-__all__ = ["Coupling", "channel_prunable_layers", "coupling", "remove_channels", "fold_for_inference",
-           "zero_channels", "reinitialize", "scratch_epochs", "SUPPORTED"]
-
-SUPPORTED = ("SmallVGG: any Conv2d in `features` (which may hold only Conv2d, BatchNorm2d, "
-             "ReLU, MaxPool2d), then a Linear `classifier`; SmallResNet: blocks.<i>.conv1")
-
-
-@dataclass(frozen=True)
-class Coupling:
-    """The layers that share one conv's output channels (names as in `named_modules`)."""
-
-    conv: str  # whose output channels are removed
-    bn: str | None  # its BatchNorm2d, if any
-    next: str  # the layer that reads the channels (its inputs are removed)
-    inputs_per_channel: int  # inputs of `next` per channel: 1 for a conv, H*W for a Linear
+__all__ = ["channel_prunable_layers", "remove_channels", "zero_channels", "fold_for_inference",
+           "reinitialize", "scratch_epochs"]
 
 
 def channel_prunable_layers(model: nn.Module) -> list[str]:
-    """Names of the layers whose output channels surgery can remove."""
-    if isinstance(model, SmallVGG):
-        return [f"features.{i}" for i, m in enumerate(model.features) if isinstance(m, nn.Conv2d)]
-    if isinstance(model, SmallResNet):
-        return [f"blocks.{i}.conv1" for i, b in enumerate(model.blocks)
-                if isinstance(b, BasicBlock)]
-    raise ValueError(f"surgery does not understand the graph of {type(model).__name__}; "
-                     f"supported: {SUPPORTED}")
-
-
-def coupling(model: nn.Module, name: str) -> Coupling:
-    """The BatchNorm and the next layer that share the output channels of layer `name`.
-
-    Raises ValueError (or TypeError for a layer that is not a Conv2d) naming the layer and
-    what is supported, for any graph this module does not understand.
-    """
-    modules = dict(model.named_modules())
-    if name not in modules:
-        raise ValueError(f"no layer named {name!r} in {type(model).__name__}")
-    layer = modules[name]
-    if not isinstance(layer, nn.Conv2d):
-        raise TypeError(f"layer {name!r} is a {type(layer).__name__}: surgery removes output "
-                        f"channels of Conv2d layers; supported: {SUPPORTED}")
-    if layer.groups != 1:
-        raise ValueError(f"layer {name!r} is a grouped conv (groups={layer.groups}): surgery "
-                         "supports groups=1 only")
-    if is_masked(layer):
-        raise ValueError(f"layer {name!r} carries a magnitude-pruning mask: call "
-                         "nclib.pruning.magnitude.bake(model) before surgery")
-    if isinstance(model, SmallVGG):
-        return _vgg_coupling(model, name)
-    if isinstance(model, SmallResNet):
-        parts = name.split(".")
-        if len(parts) == 3 and parts[0] == "blocks" and parts[2] == "conv1":
-            return Coupling(name, f"blocks.{parts[1]}.bn1", f"blocks.{parts[1]}.conv2", 1)
-        raise ValueError(f"cannot prune the output channels of {name!r} in SmallResNet: they "
-                         "are added to a shortcut; only blocks.<i>.conv1 (the block's inner "
-                         "channels) can be pruned")
-    raise ValueError(f"surgery does not understand the graph of {type(model).__name__} "
-                     f"(layer {name!r}); supported: {SUPPORTED}")
-
-
-def _vgg_coupling(model: SmallVGG, name: str) -> Coupling:
-    features = list(model.features)
-    for i, m in enumerate(features):
-        if not isinstance(m, (nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d)):
-            raise ValueError(f"surgery cannot follow channels through features.{i} "
-                             f"({type(m).__name__}); supported: {SUPPORTED}")
-    if not name.startswith("features."):
-        raise ValueError(f"layer {name!r}: supported: {SUPPORTED}")
-    i = int(name.split(".")[1])
-    conv = features[i]
-    bn = None
-    if i + 1 < len(features) and isinstance(features[i + 1], nn.BatchNorm2d):
-        bn = f"features.{i + 1}"
-    for j in range(i + 1, len(features)):
-        if isinstance(features[j], nn.Conv2d):
-            return Coupling(name, bn, f"features.{j}", 1)
-    if not isinstance(model.classifier, nn.Linear):
-        raise ValueError(f"surgery: classifier is a {type(model.classifier).__name__}; "
-                         f"supported: {SUPPORTED}")
-    per_channel, rest = divmod(model.classifier.in_features, conv.out_channels)
-    if rest:
-        raise ValueError(f"classifier has {model.classifier.in_features} inputs, not a multiple "
-                         f"of the {conv.out_channels} channels of {name!r}")
-    return Coupling(name, bn, "classifier", per_channel)  # (C, H, W) flattened: H*W per channel
+    """Names of the Conv2d layers whose output channels surgery can remove, in the order of
+    `model.named_modules()` (`nclib.pruning.channels.analyze_channels` says why not the others)."""
+    return [name for name, c in analyze_channels(model).items() if isinstance(c, Coupling)]
 
 
 # ---------------------------------------------------------------- rebuilding layers
@@ -132,10 +50,11 @@ def _columns(keep: torch.Tensor, per_channel: int) -> torch.Tensor:
     return (keep[:, None] * per_channel + torch.arange(per_channel)).flatten()  # (K*S,)
 
 
-def _conv_like(conv: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Conv2d:
-    new = nn.Conv2d(weight.shape[1], weight.shape[0], conv.kernel_size, conv.stride, conv.padding,
-                    conv.dilation, bias=bias is not None, padding_mode=conv.padding_mode,
-                    device=weight.device, dtype=weight.dtype)
+def _conv_like(conv: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor | None,
+               groups: int = 1) -> nn.Conv2d:
+    new = nn.Conv2d(weight.shape[1] * groups, weight.shape[0], conv.kernel_size, conv.stride,
+                    conv.padding, conv.dilation, groups, bias=bias is not None,
+                    padding_mode=conv.padding_mode, device=weight.device, dtype=weight.dtype)
     with torch.no_grad():
         new.weight.copy_(weight)
         if bias is not None:
@@ -153,6 +72,15 @@ def _bn_like(bn: nn.BatchNorm2d, keep: torch.Tensor) -> nn.BatchNorm2d:
         if bn.num_batches_tracked is not None:
             new.num_batches_tracked.copy_(bn.num_batches_tracked)
     return new.train(bn.training)
+
+
+def _through_like(layer: nn.Module, keep: torch.Tensor) -> nn.Module:
+    """A BatchNorm2d or depthwise Conv2d on the kept channels only."""
+    if isinstance(layer, nn.BatchNorm2d):
+        return _bn_like(layer, keep)
+    bias = None if layer.bias is None else layer.bias.detach()[keep]
+    weight = layer.weight.detach()[keep]  # (K, 1, kh, kw): depthwise, K groups
+    return _conv_like(layer, weight, bias, groups=keep.numel())
 
 
 def _reader_like(layer: nn.Module, keep: torch.Tensor, per_channel: int,
@@ -192,6 +120,22 @@ def _scale_for(input_scales, name: str, num_kept: int) -> torch.Tensor | None:
     return scale
 
 
+def _conv_widths(model: nn.Module) -> list[int]:
+    return [m.out_channels for m in model.modules() if isinstance(m, nn.Conv2d)]
+
+
+def _updated_cfg(cfg, widths_before: list[int], model: nn.Module):
+    """`cfg` with each channel count replaced by the conv's new width, if `cfg` (a tuple or
+    list, e.g. SmallVGG's (16, 16, "M", ...)) holds the conv widths in order; else None."""
+    if not isinstance(cfg, (tuple, list)):
+        return None
+    is_width = [isinstance(v, int) and not isinstance(v, bool) for v in cfg]
+    if [v for v, w in zip(cfg, is_width) if w] != widths_before:
+        return None
+    widths = iter(_conv_widths(model))
+    return type(cfg)(next(widths) if w else v for v, w in zip(cfg, is_width))
+
+
 def remove_channels(model: nn.Module, keep: Mapping[str, torch.Tensor],
                     input_scales: Mapping[str, torch.Tensor] | None = None) -> nn.Module:
     """A smaller copy of `model` keeping only the output channels `keep[name]` of each layer.
@@ -199,26 +143,33 @@ def remove_channels(model: nn.Module, keep: Mapping[str, torch.Tensor],
     Args:
         keep: {conv name: indices of the output channels to keep}.
         input_scales: optional {conv name: one factor per kept channel}, multiplied into
-            the next layer's weights for that channel (ThiNet's least-squares rescaling).
+            the weights of the layers that read that channel (ThiNet's least-squares
+            rescaling).
 
     Returns:
-        A new model; `model` is unchanged. Layer names stay the same.
+        A new model; `model` is unchanged. Layer names stay the same. A `cfg` attribute
+        that lists the conv widths (SmallVGG's) is updated to the new widths.
+
+    Raises ValueError naming the layer and the reason when its channels cannot be removed.
     """
     model = copy.deepcopy(model)
+    plan = couplings(model, keep)
+    widths_before = _conv_widths(model)
     for name, idx in keep.items():
-        c = coupling(model, name)
+        c = plan[name]
         conv = model.get_submodule(name)
         idx = _check_keep(idx, conv.out_channels, name).to(conv.weight.device)
         bias = None if conv.bias is None else conv.bias.detach()[idx]
         _replace(model, name, _conv_like(conv, conv.weight.detach()[idx], bias))
-        if c.bn is not None:
-            _replace(model, c.bn, _bn_like(model.get_submodule(c.bn), idx))
-        reader = model.get_submodule(c.next)
+        for layer in c.through:
+            _replace(model, layer, _through_like(model.get_submodule(layer), idx))
         scale = _scale_for(input_scales, name, idx.numel())
-        _replace(model, c.next, _reader_like(reader, idx.cpu(), c.inputs_per_channel, scale))
-    if isinstance(model, SmallVGG):  # keep cfg truthful: SmallVGG(cfg=model.cfg) rebuilds it
-        model.cfg = tuple(m.out_channels if isinstance(m, nn.Conv2d) else "M"
-                          for m in model.features if isinstance(m, (nn.Conv2d, nn.MaxPool2d)))
+        for r in c.readers:
+            reader = model.get_submodule(r.name)
+            _replace(model, r.name, _reader_like(reader, idx.cpu(), r.inputs_per_channel, scale))
+    cfg = _updated_cfg(getattr(model, "cfg", None), widths_before, model)
+    if cfg is not None:  # keep cfg truthful: SmallVGG(cfg=model.cfg) rebuilds it
+        model.cfg = cfg
     return model
 
 
@@ -226,33 +177,33 @@ def zero_channels(model: nn.Module, keep: Mapping[str, torch.Tensor],
                   input_scales: Mapping[str, torch.Tensor] | None = None) -> nn.Module:
     """A same-shape copy of `model` with every channel not in `keep[name]` set to zero.
 
-    Zeroes the conv's filters (and bias), the BatchNorm's scale and shift (so the channel
-    is 0 after BN, not the shift) and the next layer's weights on that channel; so its
-    outputs equal those of `remove_channels(model, keep, input_scales)`.
+    Zeroes the conv's filters (and bias), the scale and shift of the BatchNorms the channel
+    passes through (so it is 0 after BN, not the shift), the filters of the depthwise
+    convs, and the readers' weights on that channel; so its outputs equal those of
+    `remove_channels(model, keep, input_scales)`.
     """
     model = copy.deepcopy(model)
+    plan = couplings(model, keep)
     with torch.no_grad():
         for name, idx in keep.items():
-            c = coupling(model, name)
+            c = plan[name]
             conv = model.get_submodule(name)
             idx = _check_keep(idx, conv.out_channels, name)
             removed = torch.ones(conv.out_channels, dtype=torch.bool, device=conv.weight.device)
             removed[idx.to(removed.device)] = False
-            conv.weight[removed] = 0
-            if conv.bias is not None:
-                conv.bias[removed] = 0
-            if c.bn is not None:
-                bn = model.get_submodule(c.bn)
-                bn.weight[removed], bn.bias[removed] = 0, 0
-            reader = model.get_submodule(c.next)
-            columns = removed.repeat_interleave(c.inputs_per_channel)  # (C*S,)
-            reader.weight[:, columns] = 0
+            for layer in (conv, *(model.get_submodule(n) for n in c.through)):
+                for p in (layer.weight, layer.bias):
+                    if p is not None:
+                        p[removed] = 0
             scale = _scale_for(input_scales, name, idx.numel())
-            if scale is not None:
-                kept = _columns(idx, c.inputs_per_channel).to(reader.weight.device)
-                factor = scale.repeat_interleave(c.inputs_per_channel).to(reader.weight)
-                shape = (1, -1) + (1,) * (reader.weight.ndim - 2)
-                reader.weight[:, kept] *= factor.view(shape)
+            for r in c.readers:
+                reader, per_channel = model.get_submodule(r.name), r.inputs_per_channel
+                reader.weight[:, removed.repeat_interleave(per_channel)] = 0  # (O, C*S)
+                if scale is not None:
+                    kept = _columns(idx, per_channel).to(reader.weight.device)
+                    factor = scale.repeat_interleave(per_channel).to(reader.weight)
+                    shape = (1, -1) + (1,) * (reader.weight.ndim - 2)
+                    reader.weight[:, kept] *= factor.view(shape)
     return model
 
 
