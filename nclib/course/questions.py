@@ -47,9 +47,9 @@ out of sight of a student reading the checks; it is not a secret, and not meant 
   its sign (relative only), its index and the grid ("absolute 0.05"). The question stores
   the hash of the lowest accepted point, ``round(a / s)``, and accepts x when x's point
   ``i = round(c(x) / s)`` is at most 2 * GRID above it: one of ``i, i - 1, ..., i - 2 * GRID``
-  has that hash (2001 hashes, about 2 ms). Precision: every answer within the tolerance passes, both edges included (up to float
-  rounding exactly at an edge); every answer more than one step beyond it fails; within one
-  step outside (tolerance / 1000 when absolute, about tolerance * |v| / 1000 when relative)
+  has that hash (2001 hashes, about 2 ms). Precision: every answer within the tolerance
+  passes, both edges included (up to float rounding exactly at an edge); every answer more
+  than one step beyond it fails; within one step outside (tolerance / 1000 when absolute, about tolerance * |v| / 1000 when relative)
   it depends on where the grid falls.
 
 Computing a hash for a new question (or call `answer_hash` / `number_hash`)::
