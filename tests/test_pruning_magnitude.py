@@ -236,3 +236,17 @@ def test_random_pruner_is_seeded_and_exact():
     first = a.weight_mask.clone()
     M.prune_randomly(a, 0.6, seed=4)
     assert not torch.any(a.weight_mask & ~first) and int((~a.weight_mask).sum()) == 120
+
+
+def test_removal_order_is_magnitude_masks_order():
+    """removal_order lists |w| ascending, ties by position; magnitude_mask removes exactly its first k."""
+    w = torch.tensor([0.5, -0.1, 0.1, 0.3, -0.5, 0.0])
+    assert M.removal_order(w).tolist() == [5, 1, 2, 3, 0, 4]
+    g = torch.Generator().manual_seed(0)
+    w = torch.randint(-3, 4, (7, 9), generator=g).float()  # many ties
+    order = M.removal_order(w)
+    for sparsity in (0.0, 0.3, 0.5, 0.9):
+        k = round(sparsity * w.numel())
+        expected = torch.ones(w.numel(), dtype=torch.bool)
+        expected[order[:k]] = False
+        assert torch.equal(M.magnitude_mask(w, sparsity).flatten(), expected)

@@ -29,7 +29,8 @@ from typing import Literal, Mapping, Sequence
 import torch
 from torch import nn
 
-__all__ = ["PRUNABLE", "SCOPES", "check_sparsity", "magnitude_mask", "std_threshold",
+__all__ = ["PRUNABLE", "SCOPES", "check_sparsity", "removal_order", "magnitude_mask",
+           "std_threshold",
            "Pruner", "MagnitudePruner", "ThresholdPruner", "RandomPruner",
            "prune_by_magnitude", "prune_by_threshold", "prune_randomly", "attach_mask",
            "enforce_mask", "is_masked", "bake", "prunable_layers", "count_prunable_weights",
@@ -51,12 +52,19 @@ def check_sparsity(sparsity, name: str = "sparsity") -> float:
 
 
 # ---------------------------------------------------------------- pure functions
+def removal_order(weight: torch.Tensor) -> torch.Tensor:
+    """Flat indices of `weight`, smallest |w| first: the order magnitude pruning removes them.
+
+    A stable sort: of equal magnitudes the earlier position goes first, on every run.
+    """
+    return torch.argsort(weight.detach().abs().flatten(), stable=True)
+
+
 def magnitude_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
     """Boolean mask (True = kept) removing the ``round(sparsity * numel)`` smallest |w|.
 
-    Ties are broken by position (a stable sort: of equal magnitudes the earlier flattened
-    index goes first), so the mask is the same on every run. ``round`` is Python's, as in
-    ``torch.nn.utils.prune``.
+    They are the first of `removal_order` (ties broken by position). ``round`` is Python's,
+    as in ``torch.nn.utils.prune``.
 
     Example:
         >>> magnitude_mask(torch.tensor([0.3, -0.1, 0.2, 0.1]), 0.5)
@@ -64,7 +72,7 @@ def magnitude_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
     """
     sparsity = check_sparsity(sparsity)
     num_remove = round(sparsity * weight.numel())
-    order = torch.argsort(weight.detach().abs().flatten(), stable=True)  # smallest |w| first
+    order = removal_order(weight)
     mask = torch.ones(weight.numel(), dtype=torch.bool, device=weight.device)
     mask[order[:num_remove]] = False
     return mask.view(weight.shape)

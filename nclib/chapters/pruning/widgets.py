@@ -23,8 +23,8 @@ __all__ = ['SparsityCurve', 'sparsity_curve', 'sparsity_update', 'sparsity_figur
 class SparsityCurve:
     """What the sparsity slider shows for one trained model, computed once.
 
-    Pruning is global: `magnitude_mask` over all Linear and Conv2d weights at once removes
-    the fraction `sparsity` of smallest |w| (Han et al. 2015 prune by magnitude; one
+    Pruning is global: `magnitude_mask` over all Linear and Conv2d weights at once (their
+    `removal_order`) removes the fraction `sparsity` of smallest |w| (Han et al. 2015 prune by magnitude; one
     threshold for the whole network shows which layers hold the small weights).
     """
 
@@ -46,7 +46,7 @@ def sparsity_curve(model, loader, sparsities=None, bins: int = 101) -> SparsityC
     """
     import torch
 
-    from nclib.pruning.magnitude import magnitude_mask, prunable_layers
+    from nclib.pruning.magnitude import prunable_layers, removal_order
     from nclib.train import evaluate
 
     if sparsities is None:
@@ -59,9 +59,10 @@ def sparsity_curve(model, loader, sparsities=None, bins: int = 101) -> SparsityC
     layers = prunable_layers(work)
     originals = {n: layer.weight.detach().clone() for n, layer in layers.items()}
     signed = torch.cat([w.flatten() for w in originals.values()])  # (N,) every weight
-    # The order magnitude_mask removes weights in (a stable sort of |w|), and for each layer
-    # the places of its weights in that order: the slider then only counts.
-    order = torch.argsort(signed.abs(), stable=True)
+    # The order magnitude_mask removes weights in, and for each layer the places of its
+    # weights in that order: pruning to k weights keeps those of rank >= k, and the slider
+    # only counts.
+    order = removal_order(signed)
     rank = torch.empty_like(order)
     rank[order] = torch.arange(len(order))
     sizes = [w.numel() for w in originals.values()]
@@ -72,7 +73,7 @@ def sparsity_curve(model, loader, sparsities=None, bins: int = 101) -> SparsityC
     accuracies = []
     with torch.no_grad():
         for s in sparsities:
-            masks = magnitude_mask(signed, float(s)).split(sizes)
+            masks = (rank >= round(float(s) * len(rank))).split(sizes)  # = magnitude_mask(signed, s)
             for (n, layer), mask in zip(layers.items(), masks):
                 layer.weight.copy_(originals[n] * mask.view_as(originals[n]))
             accuracies.append(evaluate(work, loader))
