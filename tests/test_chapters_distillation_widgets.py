@@ -46,6 +46,8 @@ def test_temperature_sweep_plots_accuracies_and_baseline():
     ax = figures.temperature_sweep([1, 2, 4, 8, 20], [91.0, 93.0, 93.2, 92.8, 92.6], baseline=90.9)
     assert list(ax.lines[0].get_xdata()) == [1, 2, 4, 8, 20] and ax.get_xscale() == "log"
     assert list(ax.lines[1].get_ydata()) == [90.9, 90.9]
+    assert ax.get_ylim() == (80.0, 100.0)  # 10 points below the lowest value's tens: a point looks small
+    assert figures.temperature_sweep([1, 2], [55.0, 60.0]).get_ylim() == (40.0, 100.0)
     with pytest.raises(ValueError, match="one length"):
         figures.temperature_sweep([1, 2], [90.0])
 

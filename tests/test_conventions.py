@@ -438,3 +438,39 @@ def test_no_widgets_or_viz_module_outside_the_chapters():
     found = [str(p.relative_to(ROOT)) for name in ("widgets", "viz")
              for p in (NCLIB / f"{name}.py", NCLIB / name) if p.exists()]
     assert not found, found
+
+
+def only_guards(source):
+    """True when a code cell does nothing but assert (an unpacking line before the asserts is allowed)."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return False
+
+    def guard(node):
+        return isinstance(node, ast.Assert) or (isinstance(node, ast.For) and all(map(guard, node.body)))
+
+    rest = [n for n in body if not guard(n)]
+    return len(rest) < len(body) and (not rest or (len(rest) == 1 and rest[0] is body[0]
+                                                   and isinstance(body[0], ast.Assign)))
+
+
+def test_only_guards_recognises_assert_cells():
+    """Assert-only cells (with one unpacking line first) are guards; a cell that also prints is not."""
+    assert only_guards("assert 1 < 2\nassert 2 < 3")
+    assert only_guards("(a, b) = 1, 2\nassert a < b\nfor x in (1, 2):\n    assert x")
+    assert not only_guards("print(1)\nassert True")
+    assert not only_guards("x = 1")
+
+
+@pytest.mark.parametrize("path", AUTHORED, ids=notebook_id)
+def test_guard_cells_are_tagged_and_collapsed(path):
+    """nbval markers are cell tags, not comments, and a cell that only asserts is collapsed for the reader."""
+    nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        assert "NBVAL_" not in cell.source, f"cell {i}: mark it with a tag such as 'nbval-check-output'"
+        if only_guards(cell.source):
+            assert cell.metadata.get("jupyter", {}).get("source_hidden"), \
+                f"cell {i} only guards claims: collapse it (metadata jupyter.source_hidden)"

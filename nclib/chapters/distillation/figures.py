@@ -63,9 +63,15 @@ def soft_targets(images: torch.Tensor, probs: dict[float, torch.Tensor],
 def temperature_sweep(temperatures: Sequence[float], accuracies: Sequence[float],
                       baseline: float | None = None, ax=None):
     """Test accuracy of distilled students against the temperature (log axis), with the
-    labels-only student as a horizontal line (accuracies in percent)."""
+    labels-only student as a horizontal line (accuracies in percent).
+
+    The y axis runs from at least 10 points below the lowest value (a multiple of 10) to
+    100, so differences of a point, which one seed cannot tell from noise, look small.
+    """
     plotting.same_length(temperatures=temperatures, accuracies=accuracies)
     ax = plotting.axes(ax, (5, 3))
+    lowest = min(list(accuracies) + ([baseline] if baseline is not None else []))
+    ax.set_ylim(max(0.0, 10 * (lowest // 10) - 10), 100)
     ax.plot(temperatures, accuracies, "o-", label="distilled (kd_loss)")
     if baseline is not None:
         ax.axhline(baseline, color="gray", linestyle="--", label="labels only")
