@@ -69,3 +69,14 @@ def test_check_fails_when_a_solution_changes(tmp_path, capsys):
     (ex / "00_overview.ipynb").unlink()
     assert cli.main(["exercises", "check", "--solutions", str(sol), "--exercises", str(ex)]) == 1
     assert "missing" in capsys.readouterr().err
+
+
+def test_answer_regions_become_ellipsis_assignments():
+    """A top-level region of plain assignments (concept answers) becomes `name = ...`; other regions a stub."""
+    src = "### BEGIN SOLUTION\n# HINT: count the products\nmacs_fraction = 0.51\nwhy = 'b'\n### END SOLUTION"
+    assert build.strip_solutions(src).splitlines() == [
+        "# HINT: count the products", "macs_fraction = ...  # your answer", "why = ...  # your answer"]
+    computed = "### BEGIN SOLUTION\nx = f(1)\nprint(x)\n### END SOLUTION"
+    assert build.strip_solutions(computed).endswith('raise NotImplementedError("Replace this line with your code.")')
+    nested = "def g():\n    ### BEGIN SOLUTION\n    y = 2\n    ### END SOLUTION"
+    assert "raise NotImplementedError" in build.strip_solutions(nested)

@@ -11,12 +11,15 @@ In a solution notebook, student code sits between two marker lines::
 
 `build_notebook` replaces each marked region with a stub at the same indentation that keeps
 the region's ``# HINT:`` lines and raises `NotImplementedError`; the signature and docstring
-outside the region stay. In markdown cells a region becomes "*Your answer here.*". Outputs
+outside the region stay. A region at the top of a cell that only assigns answers
+(``why_no_faster = "b"``, a concept question) becomes ``why_no_faster = ...  # your
+answer``, so its check says "not attempted" instead of failing on a missing name. In markdown cells a region becomes "*Your answer here.*". Outputs
 and execution counts are cleared; everything else (cell ids, tags, metadata) is copied, and
 the notebook's metadata records which chapter it is, so the grader can match submissions.
 """
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -30,6 +33,19 @@ END = "### END SOLUTION"
 HINT = re.compile(r"^\s*#\s*HINT:")
 CHECK_CALL = re.compile(r"\bcheck\.(\w+)\.(\w+)\(")
 STUB = 'raise NotImplementedError("Replace this line with your code.")'
+
+
+def _answer_names(region: list[str]) -> list[str] | None:
+    """The names a region assigns when it holds nothing but ``name = value`` lines, else None."""
+    code = "\n".join(line for line in region if not HINT.match(line))
+    try:
+        body = ast.parse(code).body
+    except SyntaxError:
+        return None
+    if not body or not all(isinstance(s, ast.Assign) and len(s.targets) == 1
+                           and isinstance(s.targets[0], ast.Name) for s in body):
+        return None
+    return [s.targets[0].id for s in body]
 
 
 def strip_solutions(source: str, markdown: bool = False, where: str = "cell") -> str:
@@ -50,7 +66,8 @@ def strip_solutions(source: str, markdown: bool = False, where: str = "cell") ->
                 out.append(f"{indent}*Your answer here.*")
             else:
                 out += [h for h in region if HINT.match(h)]
-                out.append(indent + STUB)
+                names = None if indent else _answer_names(region)
+                out += [f"{n} = ...  # your answer" for n in names] if names else [indent + STUB]
             region = None
         elif region is not None:
             region.append(line)

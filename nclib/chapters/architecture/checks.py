@@ -20,6 +20,7 @@ from torch import nn
 
 from nclib.arch import DepthwiseSeparableConv, LowRankLinear, separable_ratio as _ratio
 from nclib.course.checking import Mismatch, Text, call, expect, task
+from nclib.course.questions import choice, number
 from nclib.measure import count_macs, count_params
 
 
@@ -279,3 +280,21 @@ def _check_lowrank_linear(student, linear: nn.Linear, K: int) -> None:
                        count_macs(got, (M,)).total,
                        "return nn.Sequential of two nn.Linear layers (MACs are counted on "
                        "nn.Linear layers), applied one after the other; never form A @ B.")
+
+
+# ---------------------------------------------------------------- concept questions
+lowrank_weights = number(
+    "architecture", "lowrank_weights", tolerance=0.001, relative=True,
+    answer_hash="77301d4a245ad3e34c667b867103d655d87c12c5833d202b8a343964f367571b",
+    explanation="The factors are N x K and K x M: K (N + M) weights instead of N M, about 10x "
+                "fewer at this rank.")
+
+separable_short_of_macs = choice(
+    "architecture", "separable_short_of_macs",
+    options={"a": "The depthwise layer does only about 4.5 MACs per value it reads or writes, "
+                  "so it waits for memory instead of computing.",
+             "b": "PyTorch computes depthwise convolutions in double precision.",
+             "c": "The MAC count of a depthwise convolution leaves out its K x K filters."},
+    answer_hash="3d553bb45eea180c263923c98a2fcc530322acb419737e2b495850a5ca48cd0e",
+    explanation="Each depthwise filter touches a value at most K^2 times, so the layer is bound "
+                "by memory traffic, and its time falls much less than its MACs.")

@@ -10,6 +10,7 @@ import random
 from torch import nn
 
 from nclib.course.checking import expect, task
+from nclib.course.questions import number
 from nclib.measure import count_macs, count_params
 
 
@@ -88,3 +89,18 @@ def conv2d_macs(student):
         h, w = rng.randint(1, 12), rng.randint(1, 12)
         expect(student, ref_conv2d_macs, (c_in, c_out, k, h, w), {"groups": g})
     return "The lecture's 3x3x2x4 example: 72 MACs per output pixel."
+
+
+# ---------------------------------------------------------------- concept questions
+fp32_megabytes = number(
+    "overview", "fp32_megabytes", tolerance=0.01, relative=True,
+    answer_hash="c1689f12077d10878a275ef535203515d992dc3e1b6d0db5e35082276fefeb08",
+    explanation="A 32-bit float takes 4 bytes, so a model's size in bytes is four times its "
+                "number of weights: the lecture's app-store warning is about sizes like this.",
+    hint="bits to bytes: divide by 8.")
+
+dram_vs_multiply = number(
+    "overview", "dram_vs_multiply", tolerance=0.05, relative=True,
+    answer_hash="a8caef770c549db1b65810afa314be5547b4e9da9bb4b442f9a176ce6b31d1a5",
+    explanation="Divide the two energies: one weight fetched from off-chip memory costs as much "
+                "as a couple of hundred multiplications, so weights that fit on chip save energy.")

@@ -13,7 +13,9 @@ from nclib.chapters.distillation.checks.losses import (kd_loss, logit_mse, ref_k
                                                        softmax_with_temperature)
 from nclib.chapters.distillation.checks.training import (distillation_step, ensemble_probs,
                                                          ref_distillation_step, ref_ensemble_probs)
+from nclib.chapters.distillation.checks.questions import mean_vs_batchmean, why_t_squared  # concept questions
 
 __all__ = ["softmax_with_temperature", "kd_loss", "logit_mse", "ensemble_probs",
-           "distillation_step", "ref_softmax_with_temperature", "ref_kd_loss", "ref_logit_mse",
+           "distillation_step", "why_t_squared", "mean_vs_batchmean",
+           "ref_softmax_with_temperature", "ref_kd_loss", "ref_logit_mse",
            "ref_ensemble_probs", "ref_distillation_step"]

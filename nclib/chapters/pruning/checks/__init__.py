@@ -21,8 +21,9 @@ from nclib.chapters.pruning.checks.masks import (apply_masks, magnitude_mask, re
 from nclib.chapters.pruning.checks.filters import (compression_rates, ref_compression_rates,
                                                    ref_remove_conv_channels, ref_select_l1_filters,
                                                    remove_conv_channels, select_l1_filters)
+from nclib.chapters.pruning.checks.questions import filter_macs_removed, masked_no_faster  # concept questions
 
 __all__ = ["magnitude_mask", "std_threshold", "apply_masks", "select_l1_filters",
-           "remove_conv_channels", "compression_rates", "ref_magnitude_mask", "ref_std_threshold",
-           "ref_apply_masks", "ref_select_l1_filters", "ref_remove_conv_channels",
-           "ref_compression_rates"]
+           "remove_conv_channels", "compression_rates", "filter_macs_removed",
+           "masked_no_faster", "ref_magnitude_mask", "ref_std_threshold", "ref_apply_masks",
+           "ref_select_l1_filters", "ref_remove_conv_channels", "ref_compression_rates"]
