@@ -1,4 +1,5 @@
 # Two commands: `make lab` (start the course) and `make test` (run every test).
+# `make start` copies the exercises into my-exercises/ (yours; never overwritten) to work in.
 # Both create .venv and install the project when it is missing or pyproject.toml changed.
 PYTHON ?= python3
 VENV   := .venv
@@ -8,7 +9,7 @@ LAB_ARGS ?=
 # Jupyter refuses to start as root (containers, CI machines) unless told it is intended.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test install exercises clean-venv
+.PHONY: lab test install exercises start clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +29,9 @@ test: $(STAMP)
 
 exercises: $(STAMP)
 	$(BIN)/nclib exercises build
+
+start: $(STAMP)
+	$(BIN)/nclib exercises start
 
 clean-venv:
 	rm -rf $(VENV)

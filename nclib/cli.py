@@ -53,8 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", help="models to train (default: all)")
     p.add_argument("--retrain", action="store_true", help="train again even if cached")
     p.set_defaults(func=_zoo)
-    p = sub.add_parser("exercises", help="build exercises/ from solutions/, or check it is fresh")
-    p.add_argument("action", choices=["build", "check"])
+    p = sub.add_parser("exercises", help="start your own copy of the exercises; build or check exercises/",
+                       description="start [DIR]: copy the released exercises into DIR (default: "
+                                   "my-exercises beside the exercises folder), never overwriting a "
+                                   "file there; work in DIR, since `build` and a `git pull` rewrite "
+                                   "exercises/. build: write exercises/ from solutions/. check: fail "
+                                   "if exercises/ is not what solutions/ builds.")
+    p.add_argument("action", choices=["start", "build", "check"])
+    p.add_argument("folder", nargs="?", metavar="DIR",
+                   help="start only: the folder to copy the exercises into (default: my-exercises "
+                        "beside --exercises)")
     p.add_argument("--solutions", default="solutions", help="default: %(default)s")
     p.add_argument("--exercises", default="exercises", help="default: %(default)s")
     p.set_defaults(func=_exercises)
@@ -81,6 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
 def _exercises(args) -> int:
     from nclib.course import build
 
+    if args.action != "start" and args.folder is not None:
+        raise ValueError(f"DIR={args.folder!r}: only `nclib exercises start` takes a folder; "
+                         f"`{args.action}` takes none (its folders are --solutions and --exercises)")
+    if args.action == "start":
+        folder, copied, kept = build.start(args.exercises, args.folder)
+        print(f"copied {len(copied)} exercise(s) into {folder}/" + "".join(f"\n  {c}" for c in copied))
+        if kept:
+            print(f"kept {len(kept)} file(s) that already exist there (never overwritten):"
+                  + "".join(f"\n  {k}" for k in kept))
+        print(f"work in {folder}/ (open it in JupyterLab, or run `jupyter lab {folder}`): "
+              "`nclib exercises build` and `git pull` rewrite exercises/")
+        return 0
     if args.action == "build":
         changed = build.build(args.solutions, args.exercises)
         print(f"wrote {len(changed)} notebook(s)" + "".join(f"\n  {c}" for c in changed))

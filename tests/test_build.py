@@ -5,6 +5,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import nclib
 from nclib import cli
 from nclib.course import build
 
@@ -80,3 +81,45 @@ def test_answer_regions_become_ellipsis_assignments():
     assert build.strip_solutions(computed).endswith('raise NotImplementedError("Replace this line with your code.")')
     nested = "def g():\n    ### BEGIN SOLUTION\n    y = 2\n    ### END SOLUTION"
     assert "raise NotImplementedError" in build.strip_solutions(nested)
+
+
+def test_build_records_release_and_tasks_in_check_order():
+    """Metadata records nclib's version and each task its check cells name, once, in order."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("Run `check.ch.not_a_task(f)` below."),
+                nbformat.v4.new_code_cell("def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION"),
+                nbformat.v4.new_code_cell("check.ch.second(f)\ncheck.ch.first(f)"),
+                nbformat.v4.new_code_cell("check.ch.first(f)  # again\ncheck.ch.third(f)")]
+    meta = build.build_notebook(nb, "09_ch").metadata["nclib"]
+    assert meta == {"chapter": "09_ch", "kind": "exercise", "release": nclib.__version__,
+                    "tasks": ["ch.second", "ch.first", "ch.third"]}
+    released = nbformat.read(ROOT / "exercises" / "00_overview.ipynb", as_version=4).metadata["nclib"]
+    assert released["release"] == nclib.__version__
+    assert released["tasks"][:2] == ["overview.linear_params", "overview.linear_macs"]
+
+
+def test_check_notices_a_stale_release_or_task_list(tmp_path, capsys, monkeypatch):
+    """`nclib exercises check` fails on an exercise whose recorded release or tasks are out of date."""
+    sol, ex = tmp_path / "solutions", tmp_path / "exercises"
+    shutil.copytree(ROOT / "solutions", sol)
+    argv = ["--solutions", str(sol), "--exercises", str(ex)]
+    assert cli.main(["exercises", "build", *argv]) == 0
+    path = ex / "00_overview.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["nclib"]["release"] = "0.0.9"
+    nbformat.write(nb, path)
+    assert cli.main(["exercises", "check", *argv]) == 1
+    assert "records release 0.0.9, the course is at release " + nclib.__version__ in capsys.readouterr().err
+    assert cli.main(["exercises", "build", *argv]) == 0
+    monkeypatch.setattr(nclib, "__version__", "9.0.0")  # a new release: every exercise is stale
+    assert cli.main(["exercises", "check", *argv]) == 1
+    assert capsys.readouterr().err.count("the course is at release 9.0.0") == len(list(sol.glob("*.ipynb")))
+    assert cli.main(["exercises", "build", *argv]) == 0
+    nb = nbformat.read(sol / "00_overview.ipynb", as_version=4)
+    nb.cells = [c for c in nb.cells if "check.overview.linear_macs(" not in c.source]
+    nbformat.write(nb, sol / "00_overview.ipynb")
+    assert cli.main(["exercises", "check", *argv]) == 1
+    assert "task list is out of date" in capsys.readouterr().err
+    assert build.build(sol, ex) == [path]
+    assert "overview.linear_macs" not in nbformat.read(path, as_version=4).metadata["nclib"]["tasks"]
+

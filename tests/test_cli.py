@@ -1,6 +1,8 @@
 """The nclib command: info and zoo sub-commands, chapters' commands, and clean errors."""
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,6 +10,8 @@ from torch import nn
 
 from nclib import cli, zoo
 from nclib.course import commands
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_info_prints_setup(capsys):
@@ -111,3 +115,59 @@ def test_chapter_commands_cannot_share_a_name(monkeypatch):
     commands.command("say", help="again")(_say)  # the same function (a reload): fine
     with pytest.raises(ValueError, match="'say': already registered by .*_say"):
         commands.command("say", help="second")(_say_arguments)
+
+
+@pytest.fixture
+def release(tmp_path):
+    """A copy of the repository's exercises/ in a scratch folder."""
+    shutil.copytree(ROOT / "exercises", tmp_path / "exercises")
+    return tmp_path / "exercises"
+
+
+def test_exercises_start_copies_all_then_never_overwrites(release, capsys):
+    """`nclib exercises start` copies every exercise beside exercises/; a second run copies none
+    and leaves a student's edited file byte-identical, naming it as kept."""
+    names = sorted(p.name for p in release.glob("[0-9][0-9]_*.ipynb"))
+    folder = release.parent / "my-exercises"
+    assert len(names) >= 2 and cli.main(["exercises", "start", "--exercises", str(release)]) == 0
+    out = capsys.readouterr().out
+    assert f"copied {len(names)} exercise(s) into {folder}/" in out and "kept" not in out
+    assert sorted(p.name for p in folder.iterdir()) == names
+    assert all((folder / n).read_bytes() == (release / n).read_bytes() for n in names)
+    edited = folder / names[0]
+    edited.write_bytes(edited.read_bytes().replace(b"NotImplementedError", b"MyAnswer"))
+    before = edited.read_bytes()
+    (folder / names[1]).unlink()  # a deleted copy comes back
+    assert cli.main(["exercises", "start", "--exercises", str(release)]) == 0
+    out = capsys.readouterr().out
+    assert f"copied 1 exercise(s) into {folder}/\n  {folder / names[1]}\n" in out
+    assert f"kept {len(names) - 1} file(s) that already exist there" in out and f"  {edited}\n" in out
+    assert edited.read_bytes() == before
+
+
+def test_exercises_start_into_a_named_folder(release, tmp_path, capsys):
+    """`nclib exercises start DIR` creates DIR (and its parents) and copies the exercises there."""
+    folder = tmp_path / "work" / "mine"
+    assert cli.main(["exercises", "start", str(folder), "--exercises", str(release)]) == 0
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in release.glob("*.ipynb"))
+    assert not (release.parent / "my-exercises").exists()
+
+
+@pytest.mark.parametrize("make_argv, match", [
+    (lambda ex, f: ["exercises", "start", str(f), "--exercises", str(ex)],
+     "DIR='{f}' is a file; expected a folder"),
+    (lambda ex, f: ["exercises", "start", "--exercises", str(ex / "none")],
+     "--exercises='{ex}/none': no exercises (NN_name.ipynb) there; expected the folder"),
+    (lambda ex, f: ["exercises", "start", str(ex), "--exercises", str(ex)],
+     "DIR='{ex}' is the release folder"),
+    (lambda ex, f: ["exercises", "build", "mine"],
+     "DIR='mine': only `nclib exercises start` takes a folder"),
+])
+def test_exercises_start_bad_input(release, make_argv, match, capsys):
+    """A file as DIR, a folder without exercises, the release itself as DIR, or DIR with build:
+    exit 2 with the argument, the value and what is allowed, and nothing copied."""
+    file = release.parent / "notes.txt"
+    file.write_text("mine")
+    assert cli.main(make_argv(release, file)) == 2
+    assert match.format(ex=release, f=file) in capsys.readouterr().err
+    assert file.read_text() == "mine" and not (release.parent / "my-exercises").exists()

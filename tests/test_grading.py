@@ -9,8 +9,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import nclib
 from nclib import cli
-from nclib.course import build, check, grade, sandbox
+from nclib.course import build, check, grade, report, sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 RELEASE = ROOT / "exercises" / "00_overview.ipynb"
@@ -20,6 +21,8 @@ STUB = 'raise NotImplementedError("Replace this line with your code.")'
 TASKS = [m.group(2) for c in nbformat.read(RELEASE, as_version=4).cells if c.cell_type == "code"
          for m in build.CHECK_CALL.finditer(c.source)]
 MAX_SCORE = sum(getattr(check.overview, name).points for name in TASKS)
+SOLUTION = ROOT / "solutions" / "00_overview.ipynb"
+NEW_TASK = "overview.conv2d_params"  # the task the older release in these tests lacks
 FAKE_RESULT = ('{"task": "overview.linear_macs", "points": 1, "max_points": 1, '
                '"status": "passed", "reason": ""}')
 
@@ -146,7 +149,8 @@ def test_cli_writes_json_and_csv(tmp_path, capsys):
     assert cli.main(["grade", str(tmp_path / "bad_00_overview.ipynb"), "--json", str(out_json),
                      "--csv", str(out_csv), "--release", str(ROOT / "exercises")]) == 0
     data = json.loads(out_json.read_text())
-    assert set(data[0]) == {"submission", "score", "max_score", "tasks", "error"}
+    assert set(data[0]) == {"submission", "score", "max_score", "release", "tasks", "error"}
+    assert data[0]["release"] is None  # not a notebook: no metadata to read a release from
     assert set(data[0]["tasks"][0]) == {"task", "points", "max_points", "status", "reason"}
     rows = list(csv.DictReader(out_csv.open()))
     assert rows[0]["score"] == "0" and rows[0]["overview.linear_params status"] == "error"
@@ -162,3 +166,94 @@ def test_cli_bad_arguments(argv, match, capsys):
     """Bad paths and limits exit 2 with a message naming the argument."""
     assert cli.main(argv) == 2
     assert match in capsys.readouterr().err
+
+
+
+# ---------------------------------------------------------------- submissions of older releases
+def _without_check(nb, key):
+    """`nb` without the check cell of task `key`."""
+    nb.cells = [c for c in nb.cells if key not in build.check_tasks(c.source)]
+    return nb
+
+
+def _older(nb, release="0.0.9", drop=(NEW_TASK,)):
+    """`nb` as an older release made it: no check cell for `drop`, metadata without them."""
+    release_meta = nbformat.read(RELEASE, as_version=4).metadata["nclib"]
+    for key in drop:
+        _without_check(nb, key)
+    nb.metadata["nclib"] = dict(release_meta, release=release,
+                                tasks=[k for k in release_meta["tasks"] if k not in drop])
+    return nb
+
+
+def test_tasks_not_in_release_trusts_the_cells_present_and_only_other_releases():
+    """Only a submission recording another release and a task list lacks tasks; a check cell it
+    has counts as present; the current release, no metadata or odd metadata lack nothing."""
+    release = nbformat.read(RELEASE, as_version=4)
+    assert grade.tasks_not_in_release(_older(copy.deepcopy(release)), release) == ("0.0.9", [NEW_TASK])
+    kept_cell = _older(copy.deepcopy(release), drop=())  # metadata lacks the task, its cell is there
+    kept_cell.metadata["nclib"]["tasks"].remove(NEW_TASK)
+    assert grade.tasks_not_in_release(kept_cell, release) == ("0.0.9", [])
+    forged = _older(copy.deepcopy(release), release=nclib.__version__)
+    assert grade.tasks_not_in_release(forged, release) == (nclib.__version__, [])
+    for meta in ({"chapter": "00_overview"}, {"release": "0.0.9"}, {"release": "0.0.9", "tasks": "x"},
+                 "not a dict"):
+        legacy = _without_check(copy.deepcopy(release), NEW_TASK)
+        legacy.metadata["nclib"] = meta
+        assert grade.tasks_not_in_release(legacy, release) == (None, [])
+
+
+def test_prepare_adds_no_check_cell_for_a_task_not_in_release():
+    """The grader's notebook for an older release has no check cell of the newer task; the
+    current release's copy without that cell gets it added back."""
+    release = nbformat.read(RELEASE, as_version=4)
+    older = _older(copy.deepcopy(release))
+    nb, positions = grade.prepare(older, release, [NEW_TASK])
+    assert [k for keys in positions.values() for k in keys] == [f"overview.{t}" for t in TASKS
+                                                               if f"overview.{t}" != NEW_TASK]
+    assert not any(NEW_TASK in build.check_tasks(c.source) for c in nb.cells)
+    nb, positions = grade.prepare(_without_check(copy.deepcopy(release), NEW_TASK), release)
+    assert positions[len(nb.cells) - 1] == [NEW_TASK]
+
+
+@pytest.fixture(scope="module")
+def releases(tmp_path_factory):
+    """Graded: an older release answered from the solution, the current release and a
+    pre-release-metadata copy, each without the check cell of NEW_TASK."""
+    folder = tmp_path_factory.mktemp("releases")
+    release = nbformat.read(RELEASE, as_version=4)
+    legacy = _without_check(copy.deepcopy(release), NEW_TASK)
+    legacy.metadata["nclib"] = {"chapter": "00_overview", "kind": "exercise"}
+    made = {"older": _older(nbformat.read(SOLUTION, as_version=4)),
+            "current": _without_check(copy.deepcopy(release), NEW_TASK), "legacy": legacy}
+    for name, nb in made.items():
+        nbformat.write(nb, folder / f"{name}_00_overview.ipynb")
+    results = grade.grade([folder], jobs=2, release=ROOT / "exercises", limits=LIMITS)
+    return {Path(r.submission).name.split("_00_")[0]: r for r in results}
+
+
+def test_older_release_is_graded_on_its_own_tasks(releases):
+    """Answered from the solution, an older release earns full marks out of its own tasks; the
+    newer task is `not_in_release`, worth nothing either way, and the report says so."""
+    r = releases["older"]
+    new_points = getattr(check.overview, NEW_TASK.split(".")[1]).points
+    assert r.error is None and r.release == "0.0.9"
+    assert _status(r) == {name: "not_in_release" if f"overview.{name}" == NEW_TASK else "passed"
+                          for name in TASKS}
+    assert [t.task for t in r.tasks] == [f"overview.{name}" for name in TASKS]
+    assert r.score == r.max_score == MAX_SCORE - new_points > 0
+    new = next(t for t in r.tasks if t.task == NEW_TASK)
+    assert (new.points, new.max_points) == (0, 0) and "not in release 0.0.9" in new.reason
+    assert (f"  graded on the {len(TASKS) - 1} tasks of release 0.0.9; 1 task of the current "
+            "release is not in it and not counted") in report.render([r])
+
+
+def test_current_or_unrecorded_release_missing_a_check_cell_is_not_attempted(releases):
+    """The current release, or a copy made before releases were recorded, is expected to have
+    every task: a deleted check cell is put back and its stub scores 0 of the full total."""
+    for name, release in (("current", nclib.__version__), ("legacy", None)):
+        r = releases[name]
+        assert r.release == release and r.error is None
+        assert r.score == 0 and r.max_score == MAX_SCORE
+        assert set(_status(r).values()) == {"not_attempted"} and len(r.tasks) == len(TASKS)
+        assert "graded on the" not in report.render([r])

@@ -14,8 +14,12 @@ the region's ``# HINT:`` lines and raises `NotImplementedError`; the signature a
 outside the region stay. A region at the top of a cell that only assigns answers
 (``why_no_faster = "b"``, a concept question) becomes ``why_no_faster = ...  # your
 answer``, so its check says "not attempted" instead of failing on a missing name. In markdown cells a region becomes "*Your answer here.*". Outputs
-and execution counts are cleared; everything else (cell ids, tags, metadata) is copied, and
-the notebook's metadata records which chapter it is, so the grader can match submissions.
+and execution counts are cleared; everything else (cell ids, tags, metadata) is copied. The
+notebook's metadata (``nclib``) records its chapter, so the grader can match submissions,
+and the release it belongs to (``nclib.__version__``) with the tasks its check cells name,
+so a student's copy of an older release is graded on the tasks that release had.
+
+`start` copies the released exercises into a student's own folder, never overwriting a file.
 """
 from __future__ import annotations
 
@@ -26,13 +30,27 @@ from pathlib import Path
 
 import nbformat
 
-__all__ = ["BEGIN", "END", "strip_solutions", "build_notebook", "build", "stale", "CHECK_CALL"]
+import nclib
+
+__all__ = ["BEGIN", "END", "strip_solutions", "build_notebook", "build", "stale", "start",
+           "CHECK_CALL", "check_tasks", "notebook_tasks"]
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 HINT = re.compile(r"^\s*#\s*HINT:")
 CHECK_CALL = re.compile(r"\bcheck\.(\w+)\.(\w+)\(")
 STUB = 'raise NotImplementedError("Replace this line with your code.")'
+
+
+def check_tasks(source: str) -> list[str]:
+    """The task keys ("pruning.magnitude_mask") a check cell's source calls, in order."""
+    return [f"{chapter}.{name}" for chapter, name in CHECK_CALL.findall(source)]
+
+
+def notebook_tasks(nb: nbformat.NotebookNode) -> list[str]:
+    """Every task the code cells of `nb` check, in the order they first name it."""
+    return list(dict.fromkeys(key for cell in nb.cells if cell.cell_type == "code"
+                              for key in check_tasks(cell.source)))
 
 
 def _answer_names(region: list[str]) -> list[str] | None:
@@ -90,7 +108,8 @@ def build_notebook(solution: nbformat.NotebookNode, chapter: str) -> nbformat.No
             cell.metadata.pop("execution", None)
         elif cell.cell_type == "markdown":
             cell.source = strip_solutions(cell.source, markdown=True, where=where)
-    nb.metadata["nclib"] = {"chapter": chapter, "kind": "exercise"}
+    nb.metadata["nclib"] = {"chapter": chapter, "kind": "exercise", "release": nclib.__version__,
+                            "tasks": notebook_tasks(nb)}
     return nb
 
 
@@ -117,6 +136,23 @@ def build(solutions: str | Path = "solutions", exercises: str | Path = "exercise
     return changed
 
 
+def _why_stale(dst: Path, want: str, src: Path) -> str:
+    """What differs: the release, the task list, or (else) the notebook itself."""
+    try:
+        have = nbformat.reads(dst.read_text(encoding="utf-8"), as_version=4).metadata.get("nclib", {})
+    except Exception:  # not a notebook any more: say so in the general words
+        have = {}
+    new = nbformat.reads(want, as_version=4).metadata["nclib"]
+    if have and have.get("release") != new["release"]:
+        return f"it records release {have.get('release')}, the course is at release {new['release']}"
+    if have and have.get("tasks") != new["tasks"]:
+        old = have.get("tasks") or []
+        added = ", ".join(t for t in new["tasks"] if t not in old) or "none"
+        dropped = ", ".join(t for t in old if t not in new["tasks"]) or "none"
+        return f"its task list is out of date ({src} adds {added}; drops {dropped})"
+    return f"{src} changed since it was built"
+
+
 def stale(solutions: str | Path = "solutions", exercises: str | Path = "exercises") -> list[str]:
     """Problems that make exercises/ differ from what solutions/ builds (empty when fresh)."""
     solutions, exercises = Path(solutions), Path(exercises)
@@ -126,9 +162,45 @@ def stale(solutions: str | Path = "solutions", exercises: str | Path = "exercise
         if not dst.exists():
             problems.append(f"{dst} is missing (built from {src})")
         elif dst.read_text(encoding="utf-8") != want:
-            problems.append(f"{dst} is stale: {src} changed since it was built")
+            problems.append(f"{dst} is stale: {_why_stale(dst, want, src)}")
     if exercises.is_dir():
         for extra in sorted(exercises.glob("[0-9][0-9]_*.ipynb")):
             if not (solutions / extra.name).exists():
                 problems.append(f"{extra} has no solution {solutions / extra.name}")
     return problems
+
+
+def start(exercises: str | Path = "exercises",
+          folder: str | Path | None = None) -> tuple[Path, list[Path], list[Path]]:
+    """Copy every exercises/NN_name.ipynb into `folder` (default: my-exercises beside exercises/).
+
+    A file that exists in `folder` is never overwritten, so running it again only adds the
+    exercises of new chapters. Errors name the command's arguments (DIR, --exercises).
+
+    Returns:
+        (folder, copied, kept): the folder, the files written and the files left as they were.
+    """
+    exercises = Path(exercises)
+    folder = Path(folder) if folder is not None else exercises.parent / "my-exercises"
+    sources = sorted(exercises.glob("[0-9][0-9]_*.ipynb")) if exercises.is_dir() else []
+    if not sources:
+        raise FileNotFoundError(f"--exercises={str(exercises)!r}: no exercises (NN_name.ipynb) "
+                                "there; expected the folder of released exercises, such as "
+                                "exercises/ of the course")
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"DIR={str(folder)!r} is a file; expected a folder to copy the exercises "
+                         "into (a new one, or the one that holds your work)")
+    if folder.resolve() == exercises.resolve():
+        raise ValueError(f"DIR={str(folder)!r} is the release folder, which `nclib exercises build` "
+                         "and `git pull` rewrite; expected a folder of your own, such as my-exercises")
+    folder.mkdir(parents=True, exist_ok=True)
+    copied, kept = [], []
+    for src in sources:
+        dst = folder / src.name
+        try:
+            with open(dst, "xb") as f:  # "x": fails if the file exists, so nothing is overwritten
+                f.write(src.read_bytes())
+            copied.append(dst)
+        except FileExistsError:
+            kept.append(dst)
+    return folder, copied, kept

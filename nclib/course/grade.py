@@ -4,7 +4,10 @@ For each submitted notebook:
 
 1. Find its exercise in the release (by the chapter the notebook's metadata names, else by
    its file name) and put the release's check cells back in place of the student's, so an
-   edited check cell counts for nothing.
+   edited check cell counts for nothing. A submission whose metadata names another release
+   and its task list (`build.build_notebook` writes both) is graded on the tasks that list or
+   its own check cells name; the release's other tasks are `not_in_release` and count for
+   nothing, earned or possible. One without that metadata is expected to have every task.
 2. Run it in a scratch copy of its folder, in a fresh kernel in a worker process of its own,
    with time, memory and output limits (`nclib.course.sandbox.execute`).
 3. Read each check's result from the outputs of the grader's own check cells (a display
@@ -25,11 +28,11 @@ from pathlib import Path
 import nbformat
 
 from nclib.course import checking, report, sandbox
-from nclib.course.build import CHECK_CALL
-from nclib.course.report import SubmissionResult, TaskScore
+from nclib.course.build import check_tasks, notebook_tasks
+from nclib.course.report import NOT_IN_RELEASE, SubmissionResult, TaskScore
 from nclib.course.sandbox import Limits
 
-__all__ = ["grade", "grade_one", "find_release", "prepare", "add_parser"]
+__all__ = ["grade", "grade_one", "find_release", "tasks_not_in_release", "prepare", "add_parser"]
 
 GRADER_TAG = "nclib-grader-check"
 
@@ -39,10 +42,6 @@ def default_release() -> Path:
     """exercises/ beside the nclib package (a source checkout), else ./exercises."""
     here = Path(__file__).resolve().parents[2] / "exercises"
     return here if here.is_dir() else Path("exercises")
-
-
-def _check_tasks(source: str) -> list[str]:
-    return [f"{chapter}.{name}" for chapter, name in CHECK_CALL.findall(source)]
 
 
 def find_release(nb: nbformat.NotebookNode, path: Path, release: Path) -> Path:
@@ -63,15 +62,38 @@ def find_release(nb: nbformat.NotebookNode, path: Path, release: Path) -> Path:
                      "pass --release FILE")
 
 
-def prepare(submission: nbformat.NotebookNode, release: nbformat.NotebookNode):
+def tasks_not_in_release(submission: nbformat.NotebookNode,
+                         release: nbformat.NotebookNode) -> tuple[str | None, list[str]]:
+    """The release a submission records (None if none) and the release's tasks it lacks.
+
+    Tasks are lacking only when the submission records a release other than `release`'s and
+    a task list, and neither that list nor the submission's own check cells name them. A
+    submission that records the current release, or none (made before releases were
+    recorded), lacks nothing: every task is expected of it.
+    """
+    meta = submission.get("metadata", {}).get("nclib")
+    version, listed = (meta.get("release"), meta.get("tasks")) if isinstance(meta, dict) else (None, None)
+    if not isinstance(version, str) or not isinstance(listed, list):
+        return None, []
+    if version == release.get("metadata", {}).get("nclib", {}).get("release"):
+        return version, []
+    present = set(map(str, listed)) | set(notebook_tasks(submission))  # trust the cells present
+    return version, [key for key in notebook_tasks(release) if key not in present]
+
+
+def prepare(submission: nbformat.NotebookNode, release: nbformat.NotebookNode,
+            leave_out: list[str] | tuple[str, ...] = ()):
     """The notebook to execute: the submission with the release's check cells in place.
 
-    Returns (notebook, {cell index: [task keys]}) for the grader's own check cells.
+    Check cells whose every task is in `leave_out` (tasks not in the submission's release)
+    are not added. Returns (notebook, {cell index: [task keys]}) for the grader's own check
+    cells, without the keys of `leave_out`.
     """
     nb = nbformat.from_dict(json.loads(json.dumps(submission)))
-    released = [c for c in release.cells if c.cell_type == "code" and _check_tasks(c.source)]
+    released = [c for c in release.cells if c.cell_type == "code"
+                and set(check_tasks(c.source)) - set(leave_out)]
     for rc in released:
-        tasks = _check_tasks(rc.source)
+        tasks = [key for key in check_tasks(rc.source) if key not in leave_out]
         target = None
         for cell in nb.cells:
             if cell.get("id") and cell.get("id") == rc.get("id") and cell.cell_type == "code":
@@ -79,7 +101,7 @@ def prepare(submission: nbformat.NotebookNode, release: nbformat.NotebookNode):
                 break
         if target is None:
             for cell in nb.cells:
-                if cell.cell_type == "code" and set(tasks) & set(_check_tasks(cell.source)) \
+                if cell.cell_type == "code" and set(tasks) & set(check_tasks(cell.source)) \
                         and GRADER_TAG not in cell.metadata.get("tags", []):
                     target = cell
                     break
@@ -169,13 +191,22 @@ def _unreadable(path: Path, release: Path, reason: str, seconds: float) -> Submi
     try:
         release_nb = nbformat.read(find_release({}, path, release), as_version=4)
         for c in release_nb.cells:
-            for key in _check_tasks(c.source) if c.cell_type == "code" else []:
+            for key in check_tasks(c.source) if c.cell_type == "code" else []:
                 getattr(checking.check, key.split(".")[0], None)
                 known = checking.TASKS.get(key)
                 tasks.append(TaskScore(key, 0, known.points if known else 0, "error", reason))
     except (ValueError, OSError):
         pass
     return SubmissionResult(str(path), 0, sum(t.max_points for t in tasks), tasks, reason, seconds)
+
+
+def _add_not_in_release(result: SubmissionResult, version: str, keys: list[str],
+                        release: nbformat.NotebookNode) -> None:
+    """Put the tasks the submission's release lacks into `result`, in the release's order."""
+    reason = f"not in release {version}, which this submission is from; not counted"
+    by_key = {t.task: t for t in result.tasks}
+    by_key.update((key, TaskScore(key, 0, 0, NOT_IN_RELEASE, reason)) for key in keys)
+    result.tasks = [by_key[key] for key in notebook_tasks(release) if key in by_key]
 
 
 # ---------------------------------------------------------------- grading
@@ -197,14 +228,17 @@ def grade_one(path: str | Path, release: str | Path | None = None, limits: Limit
         release_nb = nbformat.read(release_path, as_version=4)
     except (ValueError, OSError) as e:
         return SubmissionResult(str(path), 0, 0, [], str(e), time.perf_counter() - t0)
-    graded, positions = prepare(nb, release_nb)
+    version, missing = tasks_not_in_release(nb, release_nb)
+    graded, positions = prepare(nb, release_nb, missing)
     for keys in positions.values():  # the task table must know every released task
         for key in keys:
             getattr(checking.check, key.split(".")[0], None)
     state, total_timeout = sandbox.execute(graded, path, positions.keys(), limits, threads)
     result = _score(path, positions, state, limits, total_timeout,
                     [c.source for c in graded.cells])
-    result.seconds = time.perf_counter() - t0
+    if missing:
+        _add_not_in_release(result, version, missing, release_nb)
+    result.release, result.seconds = version, time.perf_counter() - t0
     return result
 
 
