@@ -13,7 +13,7 @@
 * Ba and Caruana, "Do Deep Nets Really Need to be Deep?" (NIPS 2014, arXiv 1312.6184):
   regress the teacher's logits directly, L = 1/(2B) sum_b ||s_b - t_b||^2 (`logit_mse`).
 * Ensembles as teachers (Hinton et al., Section 4: an ensemble of 10 speech models distilled
-  into one): average the members' logits or their probabilities (`Ensemble`).
+  into one): `Ensemble` averages the members' probabilities.
 
 `DistillationLoss` plugs any of this into `nclib.train.fit` through its ``loss_fn`` hook.
 `CachedTeacher` runs the teacher once over a fixed training set and looks its answers up,
@@ -32,9 +32,8 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["softmax_with_temperature", "kd_loss", "logit_mse", "Ensemble", "CachedTeacher",
-           "DistillationLoss", "distillation_step", "COMBINES", "KINDS"]
+           "DistillationLoss", "distillation_step", "KINDS"]
 
-COMBINES = ("logits", "probs")
 KINDS = ("kd", "logit_mse")
 
 
@@ -113,30 +112,26 @@ def logit_mse(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> tor
 
 
 class Ensemble(nn.Module):
-    """Several models answering as one: the average of their logits or of their probabilities.
+    """Several models answering as one: the average of their probabilities.
 
-    With ``combine="probs"`` the output is log(1/K sum_k softmax(z_k)), log-probabilities
-    that `argmax`, cross-entropy and `kd_loss` use like logits (softmax gives back the
-    averaged probabilities). They are not logits for `logit_mse`, though: regression would
-    chase their very negative values, so distill with ``combine="logits"`` there. Example::
+    This course's one definition of an ensemble (Hinton et al. average the members'
+    predicted distributions): p = 1/K sum_k softmax(z_k). The output is log p, (B, C)
+    log-probabilities that `argmax`, cross-entropy and `kd_loss` use like logits (softmax
+    gives back p). They are not logits for `logit_mse`: regression would chase their very
+    negative values. Example::
 
-        teacher = Ensemble([trained_a, trained_b, trained_c, trained_d], combine="probs")
+        teacher = Ensemble([trained_a, trained_b, trained_c, trained_d])
     """
 
-    def __init__(self, models: Sequence[nn.Module], combine: Literal["logits", "probs"] = "logits"):
+    def __init__(self, models: Sequence[nn.Module]):
         super().__init__()
         models = list(models)
         if not models:
             raise ValueError(f"models={models!r}: expected at least one model")
-        _check_option("combine", combine, COMBINES)
         self.members = nn.ModuleList(models)
-        self.combine = combine
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = torch.stack([m(x) for m in self.members])  # (K, B, C)
-        if self.combine == "logits":
-            # z = 1/K sum_k z_k
-            return z.mean(0)  # (B, C)
         # log p = log(1/K sum_k softmax(z_k)) = logsumexp_k(log_softmax(z_k)) - log K,
         # which never takes the log of a probability that underflowed to 0
         return torch.logsumexp(F.log_softmax(z, dim=2), dim=0) - math.log(len(self.members))

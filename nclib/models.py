@@ -2,6 +2,8 @@
 
 * `LeNet300100`, `LeNet5`: the MNIST networks of Han et al., "Learning both Weights and
   Connections for Efficient Neural Networks" (NIPS 2015): 266,610 and 431,080 parameters.
+* `MLP`: a fully connected classifier of any widths; chapter 02's student is
+  784-30-30-10 (24,790 parameters), the "30 units per layer" of Hinton et al. 2015.
 * `SmallVGG`: a VGG-style CNN with BatchNorm, for filter pruning on 28x28 inputs.
 * `SmallResNet`: a ResNet with a flat list of residual blocks, for dynamic computation.
 * `MobileNetV1`: Howard et al., "MobileNets" (arXiv 1704.04861, 2017), Table 1, with the
@@ -17,7 +19,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-__all__ = ["LeNet300100", "LeNet5", "SmallVGG", "SmallResNet", "BasicBlock", "MobileNetV1",
+__all__ = ["LeNet300100", "MLP", "LeNet5", "SmallVGG", "SmallResNet", "BasicBlock", "MobileNetV1",
            "MODELS", "create"]
 
 
@@ -35,6 +37,28 @@ class LeNet300100(nn.Module):
         x = torch.relu(self.fc1(x))  # (B, 300)
         x = torch.relu(self.fc2(x))  # (B, 100)
         return self.fc3(x)  # (B, classes)
+
+
+class MLP(nn.Module):
+    """Fully connected: in_features -> hidden[0] -> ... -> classes, ReLU after each hidden layer.
+
+    `layers` holds the Linear layers in order (``layers[-1]`` is the classifier).
+    """
+
+    def __init__(self, hidden: tuple[int, ...] = (30, 30), num_classes: int = 10,
+                 in_features: int = 28 * 28):
+        super().__init__()
+        hidden = tuple(hidden)
+        if not hidden or any(not isinstance(h, int) or h < 1 for h in hidden):
+            raise ValueError(f"hidden={hidden!r}: expected one or more positive layer widths")
+        widths = (in_features, *hidden, num_classes)
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(1)  # (B, in_features)
+        for layer in self.layers[:-1]:
+            x = torch.relu(layer(x))  # (B, hidden[i])
+        return self.layers[-1](x)  # (B, classes)
 
 
 class LeNet5(nn.Module):
@@ -199,6 +223,7 @@ class MobileNetV1(nn.Module):
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "lenet300": LeNet300100,
+    "mlp": MLP,
     "lenet5": LeNet5,
     "vgg_small": SmallVGG,
     "resnet_small": SmallResNet,

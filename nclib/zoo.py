@@ -49,12 +49,12 @@ import torch
 from torch import nn
 
 from nclib import __version__
-from nclib.data import atomic_write, cache_dir, loaders
+from nclib.data import Splits, atomic_write, cache_dir, loaders
 from nclib.models import MODELS, create
 from nclib.train import evaluate, fit
 
 __all__ = ["Recipe", "RECIPES", "register", "trained", "info", "cache_path", "clear",
-           "build_model", "train_model"]
+           "build_model", "train_model", "train_on"]
 
 
 @dataclass(frozen=True)
@@ -147,6 +147,29 @@ def _register_lecture_model(model: str, epochs: int, lr: float, description: str
                 "model_kwargs": {}}
     register(model, train=train_model, build=build_model, settings=settings,
              description=description, depends_on=(MODELS[model],))
+
+
+def train_on(name: str, parts: Splits, device: str | torch.device | None = "cpu",
+             progress: bool = False) -> nn.Module:
+    """A lecture model ("lenet300", ...) trained by its recipe's settings on `parts`, not cached.
+
+    What `train_model` does with the bundled digits, on the data you give (full MNIST, say)
+    and on `device` (None: `nclib.setup`'s); the result is returned on the CPU in eval mode.
+    (`train_model`'s source is part of the cache key, so it stays as it is, not calling this.)
+    """
+    recipe = _recipe(name)
+    if recipe.train is not train_model:
+        raise ValueError(f"name={name!r}: expected a lecture model trained by zoo.train_model "
+                         f"({', '.join(n for n, r in RECIPES.items() if r.train is train_model)})")
+    s = recipe.settings
+    with torch.random.fork_rng(devices=[]):  # as `trained`: the caller's random numbers stay
+        torch.manual_seed(s["seed"])
+        net = create(s["model"], **s["model_kwargs"])
+        data = loaders(parts, batch_size=s["batch_size"], seed=s["seed"])
+        fit(net, data.train, data.val, epochs=s["epochs"], lr=s["lr"], optimizer=s["optimizer"],
+            weight_decay=s["weight_decay"], device=device, progress=progress,
+            desc=f"training {s['model']}")
+    return net.to("cpu").eval()
 
 
 _register_lecture_model("lenet300", 20, 1e-3, "LeNet-300-100, Adam 1e-3, 20 epochs")

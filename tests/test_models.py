@@ -14,6 +14,15 @@ def test_lenets_match_han2015(name, params):
     assert m(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
 
 
+def test_mlp_widths_set_its_layers():
+    """MLP((30, 30)) is 784-30-30-10 with 24,790 parameters; one hidden layer of 300 is 238,510."""
+    m = models.create("mlp")
+    assert [layer.out_features for layer in m.layers] == [30, 30, 10]
+    assert count_params(m) == 784 * 30 + 30 + 30 * 30 + 30 + 30 * 10 + 10 == 24_790
+    assert count_params(models.MLP(hidden=(300,))) == 784 * 300 + 300 + 300 * 10 + 10
+    assert m(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+
+
 @pytest.mark.parametrize("name", ["vgg_small", "resnet_small"])
 def test_small_cnns_run_on_mnist_shapes(name):
     """The small VGG and ResNet map (B, 1, 28, 28) to (B, 10) and have BatchNorm."""
@@ -50,6 +59,8 @@ def test_mobilenet_width_and_resolution_scale_costs():
     (lambda: models.create("alexnet"), "name='alexnet'"),
     (lambda: models.MobileNetV1(width_mult=0), "width_mult=0"),
     (lambda: models.SmallVGG(cfg=(16, -1)), "-1"),
+    (lambda: models.MLP(hidden=()), r"hidden=\(\)"),
+    (lambda: models.MLP(hidden=(30, 0)), r"hidden=\(30, 0\)"),
 ])
 def test_bad_model_arguments(call, match):
     """Unknown names and impossible sizes raise ValueError naming the value."""

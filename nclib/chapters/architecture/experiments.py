@@ -4,16 +4,18 @@
   parameters and MACs of MobileNet v1, Conv MobileNet, GoogLeNet and VGG-16 counted on
   model definitions; the ImageNet accuracies are the paper's, quoted (we train nothing).
 * `lowrank-lenet300`: LeNet-300-100's fc1 (784 -> 300) factorized by truncated SVD at
-  several compressions, test accuracy right after and after a short fine-tune.
+  several compressions, test accuracy right after and after a short fine-tune (on the
+  bundled digits, or with ``--dataset mnist`` on the full files, from a LeNet-300-100
+  trained there by the zoo's recipe).
 """
 from __future__ import annotations
 
 import torch
 import torchvision
 
-from nclib import arch, data, measure, models, train, zoo
+from nclib import arch, measure, models, train, zoo
 from nclib.course.papers import table
-from nclib.course.reproduce import Run, experiment
+from nclib.course.reproduce import Run, Source, experiment
 
 # torchvision's GoogLeNet against the paper's (Szegedy et al. 2014, Table 1)
 GOOGLENET_DIFFERENCES = ("BatchNorm after every convolution, 3x3 kernels in the '5x5' branches "
@@ -59,33 +61,40 @@ COMPRESSIONS = (2, 5, 10, 20, 50)
 FINE_TUNE = dict(epochs=2, lr=1e-4)  # `train.fine_tune` settings, in the lecture too
 
 
-def _fine_tuned_accuracy(model: torch.nn.Module) -> float:
+def _fine_tuned_accuracy(model: torch.nn.Module, source: Source) -> float:
     """Test accuracy after the chapter's fine-tune (every model sees the same batches)."""
-    L = data.loaders("mnist", seed=0)
+    L = source.loaders(seed=0)
     return train.evaluate(train.fine_tune(model, L.train, **FINE_TUNE), L.test)
 
 
+def _scale(dense: str) -> str:
+    return (f"LeNet-300-100 ({dense}), fc1 factorized by truncated SVD; fine-tune "
+            f"{FINE_TUNE['epochs']} epochs, Adam {FINE_TUNE['lr']:g}, all layers")
+
+
 @experiment("lowrank-lenet300", dataset="MNIST, the 5,000 bundled digits (1,000 test)",
-            scale=f"LeNet-300-100 (zoo), fc1 factorized by truncated SVD; fine-tune "
-                  f"{FINE_TUNE['epochs']} epochs, Adam {FINE_TUNE['lr']:g}, all layers",
+            scale=_scale("zoo"), datasets=("bundled", "mnist"),
             summary="low-rank fc1 of LeNet-300-100: compression vs accuracy, with fine-tune")
 def lowrank_lenet300(run: Run) -> None:
-    test = data.loaders("mnist", seed=0).test
-    dense = zoo.trained("lenet300", progress=False)
+    source = run.source
+    if source.name != "bundled":
+        run.scale = _scale(f"trained on these digits as the zoo's: {zoo.RECIPES['lenet300'].description}")
+    test = source.loaders(seed=0).test
+    dense = source.dense("lenet300")
     N, M = dense.fc1.out_features, dense.fc1.in_features
     acc_dense = 100 * train.evaluate(dense, test)
     run.row("dense fc1 params", None, measure.count_params(dense.fc1), "params")
     run.row("dense test accuracy", None, acc_dense, "%")
-    run.row("dense, same fine-tune", None, 100 * _fine_tuned_accuracy(zoo.trained("lenet300",
-                                                                        progress=False)), "%")
+    run.row("dense, same fine-tune", None,
+            100 * _fine_tuned_accuracy(source.dense("lenet300"), source), "%")
     at_10x = None
     for compression in COMPRESSIONS:
-        model = zoo.trained("lenet300", progress=False)
+        model = source.dense("lenet300")
         layer = arch.factorize_linear(model, "fc1", compression=compression)
         K = layer.rank
         layer_compression = N * M / (K * (N + M))  # of the weights: N M / (K (N + M))
         before = 100 * train.evaluate(model, test)
-        after = 100 * _fine_tuned_accuracy(model)
+        after = 100 * _fine_tuned_accuracy(model, source)
         run.row(f"rank {K}: fc1 params", None, measure.count_params(layer), "params")
         run.row(f"rank {K}: fc1 compression", None, round(layer_compression, 2), "x")
         run.row(f"rank {K}: accuracy, factorized", None, before, "%")

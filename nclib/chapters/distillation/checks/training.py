@@ -15,7 +15,7 @@ from nclib.course.checking import Mismatch, Text, call, close, task
 # ---------------------------------------------------------------- task 4: ensembles
 def ref_ensemble_probs(models, x):
     with torch.no_grad():
-        return distill.Ensemble(models, combine="probs")(x).exp()
+        return distill.Ensemble(models)(x).exp()
 
 
 def _members(K: int, d_in: int, C: int, scale: float) -> list[nn.Module]:
@@ -26,8 +26,10 @@ def _members(K: int, d_in: int, C: int, scale: float) -> list[nn.Module]:
     return [m.eval() for m in members]
 
 
-@task("distillation", points=1, hint="Apply each model to x, turn its logits into probabilities "
-      "with softmax over the classes, and average the K probability tables.")
+@task("distillation", points=1, hint="The docstring of nclib.distill.Ensemble gives this "
+      "course's definition of an ensemble, after Hinton et al.; check that your result has "
+      "shape (B, C), that each row sums to 1, and that K copies of one model give its own "
+      "probabilities.")
 def ensemble_probs(student):
     """ensemble_probs(models, x) -> (B, C): the mean of the members' softmax probabilities."""
     with torch.random.fork_rng(devices=[]):  # leave the notebook's random numbers alone
@@ -46,8 +48,8 @@ def ensemble_probs(student):
         if not (torch.is_tensor(got) and close(got.detach(), expected, rtol=1e-4, atol=1e-6)):
             z = torch.stack([m(x) for m in models]).detach()  # (K, B, C)
             hint = _diagnose(got, {
-                "that is the softmax of the averaged logits, another ensemble (combine="
-                "'logits'); average the probabilities: softmax each model first.":
+                "that is the softmax of the averaged logits, another kind of ensemble; "
+                "this course averages the probabilities: softmax each model first.":
                     lambda: torch.softmax(z.mean(0), -1),
                 "divide by the number of models: the average, not the sum.":
                     lambda: torch.softmax(z, -1).sum(0),
@@ -89,9 +91,10 @@ def _state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-@task("distillation", points=2, hint="teacher.eval() and its logits under torch.no_grad(); then "
-      "loss = kd_loss(student(x), teacher_logits, y, temperature, alpha); "
-      "optimizer.zero_grad(); loss.backward(); optimizer.step(); return loss.item().")
+@task("distillation", points=2, hint="Task 5's bullets say how the teacher must answer (the "
+      "docs of nn.Module.eval and torch.no_grad say why), and nclib.train.fit takes one optimizer "
+      "step in the usual order; check that two steps in a row leave the teacher unchanged and "
+      "that you return the batch's loss from before the step.")
 def distillation_step(student):
     """distillation_step(student, teacher, optimizer, batch, temperature, alpha) -> the batch's
     loss (a number); afterwards the student must have moved exactly as one reference step

@@ -159,22 +159,69 @@ def filter_pruning_vgg(run: Run) -> None:
     run.row("unstructured: latency speed-up", None,
             round(lat["dense"].median_ms / lat["unstructured"].median_ms, 2), "x")
     run.row("latency conditions", None, f"{lat['dense'].threads} thread(s), {lat['dense'].device}")
-    run.claim(f"MACs at most half of dense ({mac_ratio:.2f}x fewer)", round(mac_ratio, 2),
-              ">= 2", mac_ratio >= 2)
     run.claim(f"after fine-tuning, test accuracy within 1 point of dense ({100 * acc['filter-pruned']:.1f}% "
               f"vs {100 * acc['dense']:.1f}%)", round(100 * (acc["filter-pruned"] - acc["dense"]), 2),
               ">= -1", acc["filter-pruned"] >= acc["dense"] - 0.01 - 1e-9)
     run.claim(f"measured latency speed-up ({speedup:.2f}x) >= 0.6 x the MAC reduction "
               f"({mac_ratio:.2f}x); a noisy measurement", round(speedup / mac_ratio, 2), ">= 0.6",
               speedup >= 0.6 * mac_ratio)
-    run.claim("the baked unstructured model's file is no smaller than the dense one (zeros "
-              "are stored as fp32 too)", measure.saved_bytes(unstructured),
-              f">= {measure.saved_bytes(dense)}",
-              measure.saved_bytes(unstructured) >= measure.saved_bytes(dense))
+    # what the plan fixes (half the filters of each block: MACs at most half) and what
+    # storing zeros as fp32 implies (a baked sparse model's file is as big) are rows
+    run.row("baked unstructured file / dense file", None,
+            round(measure.saved_bytes(unstructured) / measure.saved_bytes(dense), 3))
 
 
 # ---------------------------------------------------------------- rethinking
 SCRATCH_MAX_FACTOR = 3.0  # Scratch-B trains at most 3x the dense epochs (Liu et al.: 2x on ImageNet)
+
+
+def scratch_epochs(dense: nn.Module, pruned: nn.Module) -> dict[str, int]:
+    """Liu et al.'s budgets: Scratch-E the dense recipe's epochs, Scratch-B its MACs' worth."""
+    recipe = zoo.RECIPES["vgg_small"].settings
+    return {"Scratch-E": recipe["epochs"],
+            "Scratch-B": surgery.scratch_epochs(recipe["epochs"], measure.count_macs(dense, SHAPE).total,
+                                                measure.count_macs(pruned, SHAPE).total, "B",
+                                                SCRATCH_MAX_FACTOR)}
+
+
+def train_from_scratch(pruned: nn.Module, epochs: dict[str, int]) -> tuple[nn.Module, dict[str, float]]:
+    """The pruned architecture from fresh weights with the zoo's recipe for the dense model.
+
+    The recipe's learning rate is constant, so Scratch-E's run is exactly the first epochs
+    of Scratch-B's: one run (one optimizer, one loader), tested at both points. Returns the
+    Scratch-B model and {strategy: test accuracy}.
+    """
+    recipe = zoo.RECIPES["vgg_small"].settings
+    test = data.loaders("mnist").test
+    model = surgery.reinitialize(pruned, seed=0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
+    batches = data.loaders("mnist", seed=0).train
+    torch.manual_seed(0)
+    done, acc = 0, {}
+    for strategy in ("Scratch-E", "Scratch-B"):
+        fit(model, batches, epochs=epochs[strategy] - done, optimizer=optimizer, progress=False)
+        done = epochs[strategy]
+        acc[strategy] = evaluate(model, test)
+    return model, acc
+
+
+def build_scratch(**_) -> nn.Module:
+    return surgery.reinitialize(filter_pruned_vgg()[1], seed=0)
+
+
+def fit_scratch(dense: dict, plan: dict, round_to: int, max_factor: float, progress: bool = True):
+    """Zoo recipe `vgg-scratch`: the lecture's Scratch-E and Scratch-B run, cached."""
+    dense_model, pruned, _ = filter_pruned_vgg()
+    model, acc = train_from_scratch(pruned, scratch_epochs(dense_model, pruned))
+    return model, {"test_accuracy": acc["Scratch-B"], "scratch_e_test_accuracy": acc["Scratch-E"]}
+
+
+zoo.register("vgg-scratch", train=fit_scratch, build=build_scratch,
+             settings=dict(dense={"key": zoo.RECIPES["vgg_small"].key}, plan=FILTER_PLAN,
+                           round_to=ROUND_TO, max_factor=SCRATCH_MAX_FACTOR),
+             depends_on=(filter_pruned_vgg, train_from_scratch, scratch_epochs),
+             description="chapter 01: the filter-pruned SmallVGG trained from scratch "
+             "(Scratch-B; info holds Scratch-E's accuracy)")
 
 
 @experiment("rethinking", dataset=DATASET,
@@ -190,23 +237,9 @@ def rethinking(run: Run) -> None:
     recipe = zoo.RECIPES["vgg_small"].settings
     dense, pruned, _ = filter_pruned_vgg()
     dense_acc = evaluate(dense, test)
-    epochs = {"Fine-tuned": FINE_TUNE["epochs"], "Scratch-E": recipe["epochs"],
-              "Scratch-B": surgery.scratch_epochs(recipe["epochs"],
-                                                  measure.count_macs(dense, SHAPE).total,
-                                                  measure.count_macs(pruned, SHAPE).total,
-                                                  "B", SCRATCH_MAX_FACTOR)}
+    epochs = {"Fine-tuned": FINE_TUNE["epochs"], **scratch_epochs(dense, pruned)}
     acc = {"Fine-tuned": evaluate(_fine_tune(copy.deepcopy(pruned)), test)}
-    # The recipe's learning rate is constant, so Scratch-E's run is exactly the first epochs
-    # of Scratch-B's: one run (one optimizer, one loader), evaluated at both points.
-    model = surgery.reinitialize(pruned, seed=0)
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
-    train = data.loaders("mnist", seed=0).train
-    torch.manual_seed(0)
-    done = 0
-    for strategy in ("Scratch-E", "Scratch-B"):
-        fit(model, train, epochs=epochs[strategy] - done, optimizer=optimizer, progress=False)
-        done = epochs[strategy]
-        acc[strategy] = evaluate(model, test)
+    acc.update(train_from_scratch(pruned, epochs)[1])
     paper = {r[1]: r for r in table("rethinking").rows if r[0] == "VGG-Conv"}
     run.row("dense test accuracy", paper["Fine-tuned"][2], 100 * dense_acc, "%")
     for strategy, a in acc.items():
