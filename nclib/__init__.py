@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["setup", "get_device", "default_threads", "Setup", "__version__"]
 
 DEVICES = ("auto", "cpu", "cuda", "mps")

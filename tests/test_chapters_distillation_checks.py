@@ -2,11 +2,13 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from nclib import distill
+from nclib import data, distill, measure, models, train
 from nclib.course import check
 from nclib.chapters.distillation import checks as ref
-from nclib.chapters.distillation.checks import training
+from nclib.chapters.distillation import experiments
+from nclib.chapters.distillation.checks import budget, training
 
 
 def _stub(*args, **kwargs):
@@ -118,7 +120,8 @@ def test_wrong_versions_fail_with_input_expected_got_and_hint(name, wrong, messa
 
 
 def test_points_add_up_to_seven():
-    """Five tasks: 1 point each for the small ones, 2 for kd_loss and the training step."""
+    """The five function tasks: 1 point each for the small ones, 2 for kd_loss and the training
+    step (task 6, the student under a budget, has 2 more: see its tests below)."""
     points = {name: getattr(check.distillation, name).points for name in CASES}
     assert points == {"softmax_with_temperature": 1, "kd_loss": 2, "logit_mse": 1,
                       "ensemble_probs": 1, "distillation_step": 2}
@@ -160,3 +163,119 @@ def test_distillation_step_reference_leaves_teacher_untouched():
     assert any(not torch.equal(v, before_s[k]) for k, v in training._state(student).items())
     assert all(torch.equal(v, before_t[k]) for k, v in training._state(teacher).items())
     assert all(p.grad is None for p in teacher.parameters())
+
+
+# ---------------------------------------------------------------- task 6: a student under a budget
+def _small_cnn() -> nn.Module:
+    """5,994 parameters: conv 5x5 8 - pool - conv 5x5 16 - pool - Linear(256, 10)."""
+    return nn.Sequential(nn.Conv2d(1, 8, 5), nn.ReLU(), nn.MaxPool2d(2),  # (B, 8, 12, 12)
+                         nn.Conv2d(8, 16, 5), nn.ReLU(), nn.MaxPool2d(2),  # (B, 16, 4, 4)
+                         nn.Flatten(), nn.Linear(16 * 4 * 4, 10))  # (B, 10)
+
+
+class _NoForward(nn.Module):
+    """A module whose forward was never written: torch raises NotImplementedError, no stub."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+
+
+class _WithSpare(nn.Module):
+    """A model with a layer it never uses: its parameters are still stored, so they count."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net, self.spare = net, nn.Linear(2000, 10)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+@pytest.fixture(scope="module")
+def small_cnn():
+    """The small CNN trained on the chapter's 1,000 digits, labels only (2 s): about 95% on the test digits."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = _small_cnn()
+        batches = data.loaders(experiments.lecture_parts(), batch_size=64, seed=0).train
+        train.fit(net, batches, epochs=6, lr=1e-2, progress=False)
+    return net.eval()
+
+
+def _untrained_cnn():
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return _small_cnn()
+
+
+BUDGET_WRONG = {  # what is handed in -> (status, the words the reason must hold)
+    "the lecture's MLP": (lambda net: models.MLP(), "failed",
+                          ["at most 20,000 parameters, got 24,790 parameters, 4,790 over the budget",
+                           "Hint: which layers hold the parameters?"]),
+    "an accurate model with a spare layer": (lambda net: _WithSpare(net), "failed",
+                                             ["got 26,004 parameters, 6,004 over the budget (test accuracy"]),
+    "an untrained model": (lambda net: _untrained_cnn(), "failed",
+                           ["expected test accuracy >= 92%, got", "about chance"]),
+    "10 outputs missing": (lambda net: nn.Sequential(nn.Flatten(), nn.Linear(784, 5)), "failed",
+                           ["expected logits of shape (4, 10), got a tensor of shape (4, 5)",
+                            "out_features of your last layer"]),
+    "a row of rows": (lambda net: nn.Sequential(net, nn.Unflatten(1, (1, 10))), "failed",
+                      ["got a tensor of shape (4, 1, 10)", "one row per digit"]),
+    "no flatten": (lambda net: nn.Linear(784, 10), "error",
+                   ["RuntimeError", "shape (4, 1, 28, 28)"]),
+    "no forward": (lambda net: _NoForward(), "error", ["missing the required \"forward\" function"]),
+    "a function": (lambda net: (lambda x: net(x)), "failed", ["hand in the trained model, an nn.Module"]),
+}
+
+
+def test_student_under_budget_passes_a_small_trained_cnn(small_cnn, capsys):
+    """A trained 5,994-parameter CNN passes; the verdict reports its parameters and accuracy
+    against the budget."""
+    acc = 100 * train.evaluate(small_cnn, data.loaders(experiments.lecture_parts()).test)
+    assert acc >= budget.MIN_ACCURACY + 1  # the test's own margin: a pass is not luck
+    r = check.distillation.student_under_budget(small_cnn)
+    assert (r.status, r.points, r.max_points) == ("passed", 2, 2), r.reason
+    assert r.reason.startswith(f"5,994 parameters (budget 20,000), {acc:.1f}% on the test "
+                               "digits (bar 92%)"), r.reason
+    assert "[PASS]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", list(BUDGET_WRONG))
+def test_student_under_budget_fails_wrong_models_with_the_right_message(small_cnn, name):
+    """Too many parameters, too little accuracy, the wrong output shape, a model that cannot
+    take digits or no model at all: no points, and a reason that names what was measured."""
+    make, status, words = BUDGET_WRONG[name]
+    r = check.distillation.student_under_budget.grade(make(small_cnn))
+    assert (r.status, r.points) == (status, 0), r.reason
+    assert all(w in r.reason for w in words), r.reason
+
+
+def test_student_under_budget_is_not_attempted_in_the_released_exercise():
+    """The released answer cell hands in `...` (and an unanswered one None): not attempted, no points."""
+    for student in (None, ...):
+        r = check.distillation.student_under_budget.grade(student)
+        assert (r.status, r.points, r.max_points) == ("not_attempted", 0, 2)
+
+
+def test_student_under_budget_leaves_the_model_and_random_state_alone():
+    """Checking a model in training mode leaves its BatchNorm statistics, its mode and the
+    notebook's next random numbers as they were."""
+    torch.manual_seed(5)
+    net = nn.Sequential(nn.Conv2d(1, 4, 5), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(4),  # (B, 4, 6, 6)
+                        nn.Flatten(), nn.Linear(4 * 6 * 6, 10)).train()  # (B, 10)
+    before = training._state(net)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    r = check.distillation.student_under_budget.grade(net)
+    assert r.status == "failed" and "test accuracy >= 92%" in r.reason, r.reason
+    assert torch.equal(torch.rand(3), expected)
+    assert net.training and all(torch.equal(v, before[k]) for k, v in training._state(net).items())
+
+
+def test_budget_is_below_the_lecture_student():
+    """The budget is smaller than the lecture's 784-30-30-10 student, whose size the verdict quotes."""
+    assert budget.LECTURE_PARAMS == measure.count_params(models.create(experiments.STUDENT)) == 24_790
+    assert budget.MAX_PARAMS < budget.LECTURE_PARAMS
+    assert budget.MIN_ACCURACY > budget.LECTURE_KD_ACCURACY

@@ -1,10 +1,18 @@
 """Checks of chapter 01: pass on the reference, fail with the right message on wrong answers."""
+import copy
+
 import pytest
 import torch
 from torch import nn
+from torch.nn.utils import prune as torch_prune
 
+from nclib import zoo
 from nclib.course import check
 from nclib.chapters.pruning import checks as pruning
+from nclib.chapters.pruning.checks import budget
+from nclib.measure import storage_bytes
+from nclib.pruning.magnitude import bake, is_masked, prune_model
+from nclib.train import evaluate
 
 
 def _stub(*args, **kwargs):
@@ -158,6 +166,54 @@ def rates_inverted(num_weights, kept_fractions, index_bits=5, value_bits=32):
     return kept / total, kept * (value_bits + index_bits) / (32 * total)
 
 
+def _prune_weight(weight, sparsity):
+    """Zero the round(sparsity * numel) smallest |w| in place (sparsity 1 zeroes them all)."""
+    order = weight.detach().abs().flatten().argsort()
+    with torch.no_grad():
+        weight.view(-1)[order[:round(sparsity * weight.numel())]] = 0
+
+
+def _scan_layers(model, names, sparsities, loader):
+    """Accuracy of a fresh copy of model with the layers `names` pruned, for each sparsity."""
+    accuracies = []
+    for s in sparsities:
+        pruned = copy.deepcopy(model)
+        for name in names:
+            _prune_weight(pruned.get_submodule(name).weight, s)
+        accuracies.append(evaluate(pruned, loader))
+    return accuracies
+
+
+def scan_in_place(model, layer_name, sparsities, loader):
+    """Prunes the model it was given, no copy."""
+    accuracies = []
+    for s in sparsities:
+        _prune_weight(model.get_submodule(layer_name).weight, s)
+        accuracies.append(evaluate(model, loader))
+    return accuracies
+
+
+def scan_one_copy(model, layer_name, sparsities, loader):
+    """One copy for the whole scan: each sparsity prunes what the last one left."""
+    return scan_in_place(copy.deepcopy(model), layer_name, sparsities, loader)
+
+
+def scan_every_layer(model, layer_name, sparsities, loader):
+    """Prunes every Linear and Conv2d layer, not only layer_name."""
+    names = [n for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    return _scan_layers(model, names, sparsities, loader)
+
+
+def scan_kept_fraction(model, layer_name, sparsities, loader):
+    """Reads sparsity as the fraction kept."""
+    return _scan_layers(model, [layer_name], [1 - s for s in sparsities], loader)
+
+
+def scan_percent(model, layer_name, sparsities, loader):
+    """Accuracies in percent."""
+    return [100 * a for a in _scan_layers(model, [layer_name], sparsities, loader)]
+
+
 CASES = {
     "magnitude_mask": (pruning.ref_magnitude_mask, 1, [
         (mask_truncates, "expected a mask removing 29 weights, got a mask removing 28"),
@@ -191,6 +247,14 @@ CASES = {
         (rates_unweighted, "expected (12.22"),
         (rates_no_index, "got (12.22"),
         (rates_inverted, "got (0.08"),
+    ]),
+    "sensitivity_scan": (pruning.ref_sensitivity_scan, 1, [
+        (scan_in_place, "expected the model handed in left unchanged"),
+        (scan_one_copy, "expected [0.915, 0.985, 1.0], got [0.915, 0.915, 0.915]. Hint: the "
+                        "prunings added up"),
+        (scan_every_layer, "got [1.0, 0.975, 0.955, 0.835]. Hint: that is every layer pruned"),
+        (scan_kept_fraction, "Hint: sparsity is the fraction of weights REMOVED"),
+        (scan_percent, "got [100.0, 98.0, 97.0, 92.5]. Hint: return fractions in [0, 1]"),
     ]),
 }
 
@@ -248,3 +312,80 @@ def test_han_numbers_in_the_rate_reference():
     """LeNet-300-100 at Han et al.'s 8% / 9% / 26%: 12.2x fewer weights, 10.6x fewer bytes."""
     rate, storage = pruning.ref_compression_rates([235200, 30000, 1000], [0.08, 0.09, 0.26])
     assert rate == pytest.approx(266200 / 21776) and storage == pytest.approx(rate * 32 / 37)
+
+
+# ---------------------------------------------------------------- meet the budget
+@pytest.fixture(scope="module")
+def lenet300():
+    return zoo.trained("lenet300")
+
+
+@pytest.fixture(scope="module")
+def within_budget(lenet300):
+    """The reference answer: per-layer sparsities and 2 epochs of fine-tuning, masks attached."""
+    return pruning.ref_meet_budget(lenet300)
+
+
+def _uniform(model, sparsity):
+    """A copy with every layer magnitude-pruned to `sparsity` (masks attached), not fine-tuned."""
+    pruned = copy.deepcopy(model)
+    prune_model(pruned, sparsity)
+    return pruned
+
+
+def test_meet_budget_passes_the_reference_masked_baked_or_torch_pruned(within_budget):
+    """The reference passes, for 2 points, with nclib's masks, baked, or with torch's prune."""
+    baked = bake(copy.deepcopy(within_budget))
+    torch_pruned = copy.deepcopy(baked)
+    for name in ("fc1", "fc2", "fc3"):  # weight_orig stays dense; weight_mask holds the zeros
+        layer = torch_pruned.get_submodule(name)
+        kept = layer.weight != 0
+        torch_prune.custom_from_mask(layer, "weight", kept)
+        with torch.no_grad():
+            layer.weight_orig[~kept] = 1.0  # what a removed weight holds does not count
+    for model in (within_budget, baked, torch_pruned):
+        r = check.pruning.meet_budget.grade(model)
+        assert (r.status, r.points, r.max_points) == ("passed", 2, 2), r.reason
+        assert "104.7 kB in sparse_relative storage (budget 110 kB)" in r.reason
+        assert "test accuracy (bar 92%)" in r.reason
+
+
+def test_meet_budget_leaves_the_model_alone(within_budget):
+    """The check measures a copy: the masks stay attached and the weights unchanged."""
+    before = copy.deepcopy(within_budget.state_dict())
+    check.pruning.meet_budget.grade(within_budget)
+    assert is_masked(within_budget.fc1)
+    assert all(torch.equal(v, within_budget.state_dict()[k]) for k, v in before.items())
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda m: _uniform(m, 0.9), "your model takes 134.6 kB in sparse_relative storage (budget "
+                                 "110 kB) and 40.4% test accuracy (bar 92%): over the byte budget"),
+    (lambda m: _uniform(m, 0.99), "47.4 kB in sparse_relative storage (budget 110 kB) and 11.5% "
+                                  "test accuracy (bar 92%): below the accuracy bar"),
+    (lambda m: nn.Sequential(nn.Flatten(), nn.Linear(784, 100), nn.ReLU(), nn.Linear(100, 10)),
+     "that is not a LeNet-300-100: expected the parameters fc1.weight (300, 784)"),
+    (lambda m: zoo.trained("lenet5"), "got a LeNet5 with conv1.weight (20, 1, 5, 5)"),
+    (lambda m: _uniform(m, 0.95).state_dict(), "hand in the pruned model itself, an nn.Module; "
+                                               "got OrderedDict"),
+], ids=["over_budget", "over_pruned", "small_mlp", "lenet5", "state_dict"])
+def test_meet_budget_wrong_models_fail_with_both_numbers_or_the_architecture(lenet300, make, message):
+    """Too big, too inaccurate or not a LeNet-300-100 fails, saying which and by how much."""
+    r = check.pruning.meet_budget.grade(make(lenet300))
+    assert r.status == "failed" and r.points == 0, r.reason
+    assert message in r.reason and "Hint:" in r.reason, r.reason
+
+
+def test_uniform_pruning_to_the_budget_fails_the_bar(lenet300):
+    """One sparsity for every layer, the least that fits the budget, is too inaccurate unretrained."""
+    uniform = _uniform(lenet300, 0.923)
+    assert storage_bytes(bake(copy.deepcopy(uniform)), "sparse_relative") <= budget.BUDGET_BYTES
+    assert storage_bytes(bake(_uniform(lenet300, 0.92)), "sparse_relative") > budget.BUDGET_BYTES
+    r = check.pruning.meet_budget.grade(uniform)
+    assert r.status == "failed" and "below the accuracy bar" in r.reason, r.reason
+
+
+def test_meet_budget_not_attempted():
+    """None and ... (the released answer) are 'not attempted'."""
+    for student in (None, ...):
+        assert check.pruning.meet_budget.grade(student).status == "not_attempted"

@@ -58,9 +58,10 @@ def _count_cases() -> list[tuple[int, int, int]]:
                     for _ in range(6)]
 
 
-@task("architecture", points=1, hint="Standard: K x K x C_in x C_out. Depthwise: one K x K "
-      "filter per input channel. Pointwise: C_out filters of 1 x 1 x C_in. No biases. "
-      "Return a tuple (standard, depthwise, pointwise).")
+@task("architecture", points=1, hint="Lecture 04, section 3 (The general formulas) gives each "
+      "layer's filter shape, and section 2 (Depthwise separable convolution: the worked example) "
+      "counts the lecture's example; check your counts for K = 3, C_in = 2, C_out = 4 against "
+      "that example first.")
 def param_counts(student):
     """param_counts(kernel_size, c_in, c_out) -> (standard, depthwise, pointwise) parameters."""
     for args in _count_cases():
@@ -68,9 +69,9 @@ def param_counts(student):
     return "The lecture's 3x3x2x4 layer: 72 parameters; depthwise + pointwise: 18 + 8 = 26."
 
 
-@task("architecture", points=1, hint="Each output value costs one MAC per weight of its "
-      "filter: K x K x C_in (standard), K x K (depthwise), C_in (pointwise); the standard and "
-      "pointwise layers have C_out x H x W outputs, the depthwise layer C_in x H x W.")
+@task("architecture", points=1, hint="Lecture 04, section 3 (The general formulas) gives each "
+      "layer's MACs and says whose channels the depthwise layer's outputs are; count each "
+      "layer's output values and compare with nclib.measure.count_macs on the real layers.")
 def mac_counts(student):
     """mac_counts(kernel_size, c_in, c_out, out_h, out_w) -> (standard, depthwise, pointwise) MACs."""
     rng = random.Random(5)
@@ -81,8 +82,9 @@ def mac_counts(student):
     return "Every term has the factor H x W, so the MAC ratio equals the parameter ratio."
 
 
-@task("architecture", points=1, hint="Divide depthwise + pointwise by standard (parameters "
-      "or MACs: the same ratio) and simplify: C_in cancels.")
+@task("architecture", points=1, hint="Lecture 04, section 3 (The general formulas) derives the "
+      "ratio from its table (Howard et al., eq. 5 over eq. 2); check yours on the worked example "
+      "of section 2, where 26 of the 72 parameters remain.")
 def separable_ratio(student):
     """separable_ratio(kernel_size, c_in, c_out) -> (depthwise + pointwise) / standard."""
     for args in _count_cases():
@@ -100,9 +102,10 @@ def _separable_cases() -> list[tuple[int, int, int, int, int]]:
                      rng.choice([1, 2]), rng.randint(3, 12)) for _ in range(5)]
 
 
-@task("architecture", points=2, hint="self.depthwise = nn.Conv2d(c_in, c_in, kernel_size, "
-      "stride, padding=kernel_size // 2, groups=c_in, bias=False); self.pointwise: a 1 x 1 "
-      "nn.Conv2d(c_in, c_out, bias=False); forward applies depthwise, then pointwise.")
+@task("architecture", points=2, hint="Lecture 04, section 2 (Depthwise separable convolution: "
+      "the worked example) describes the two layers and the groups argument, and the docstring "
+      "of nclib.arch.DepthwiseSeparableConv says which layer takes the stride and padding; "
+      "compare your parameter count and output shape with it, built without BatchNorm and ReLU.")
 def separable_conv(student):
     """SeparableConv(c_in, c_out, kernel_size=3, stride=1): an nn.Module with layers
     `depthwise` and `pointwise`, no bias, BatchNorm or ReLU; compared with nclib's
@@ -183,9 +186,10 @@ def ref_lowrank_error(W: torch.Tensor, rank: int) -> float:
     return S[rank:].pow(2).sum().sqrt().item()
 
 
-@task("architecture", points=2, hint="U, S, Vh = torch.linalg.svd(weight, full_matrices=False); "
-      "keep the first K singular values (the largest) and put S into the factors: "
-      "A = U[:, :K] * S[:K], B = Vh[:K] (or split sqrt(S) between them).")
+@task("architecture", points=2, hint="Lecture 04, section 1 (Low rank: N x M versus K x (N + M)) "
+      "says which singular values to keep and how to split them between A and B, and the "
+      "torch.linalg.svd docs say in which order it returns them; compare your error with the "
+      "one the Eckart-Young theorem there predicts.")
 def lowrank_factors(student):
     """lowrank_factors(weight, rank) -> (A, B), A of shape (N, K), B of shape (K, M), with
     A @ B the best rank-K approximation of weight (its error is checked against the SVD's)."""
@@ -230,9 +234,10 @@ def _linear_cases() -> list[tuple[nn.Linear, int]]:
     return cases
 
 
-@task("architecture", points=1, hint="Two layers: nn.Linear(M, K, bias=False) with weight B, "
-      "then nn.Linear(K, N) with weight A and the old bias (kept whole, once); "
-      "nn.Sequential(first, second). K (N + M) weights in all.")
+@task("architecture", points=1, hint="Lecture 04, section 1 (Low rank: N x M versus K x (N + M)) "
+      "shows the two thin layers that replace one (as nclib.arch.factorize_linear does), and the "
+      "torch.nn.Linear docs give the shape of a layer's weight; check your parameter count, the "
+      "bias counted once, and that the original layer is unchanged.")
 def lowrank_linear(student):
     """lowrank_linear(linear, rank) -> a module computing A (B x) + b with the rank-K SVD
     factors of linear.weight: K (N + M) weights plus the N biases; outputs compared with

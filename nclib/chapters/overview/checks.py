@@ -43,8 +43,10 @@ def _linear_cases(with_bias: bool) -> list[tuple]:
     return cases
 
 
-@task("overview", points=1, hint="A Linear layer stores a weight matrix (out x in) and, "
-                                  "if bias=True, one bias per output.")
+@task("overview", points=1, hint="Lecture 00, section 1 (Computation: multiply-accumulates) "
+      "describes what a Linear layer computes, and the torch.nn.Linear docs give the shapes of "
+      "its weight and bias; compare your count with nclib.measure.count_params on a real "
+      "nn.Linear, with and without bias.")
 def linear_params(student):
     """linear_params(in_features, out_features, bias=True) -> number of parameters."""
     for args in _linear_cases(with_bias=True):
@@ -52,8 +54,9 @@ def linear_params(student):
     return "LeNet-300-100's first layer alone holds 235,500 of its 266,610 parameters."
 
 
-@task("overview", points=1, hint="Each output is a dot product of in_features terms; "
-                                  "the bias addition is not a multiplication.")
+@task("overview", points=1, hint="Lecture 00, section 1 (Computation: multiply-accumulates) "
+      "says what one MAC is and what a Linear layer computes; compare your count with "
+      "nclib.measure.count_macs on a real nn.Linear, and ask whether adding the bias multiplies.")
 def linear_macs(student):
     """linear_macs(in_features, out_features) -> MACs for one input vector."""
     for args in _linear_cases(with_bias=False):
@@ -72,16 +75,19 @@ def _conv_cases() -> list[tuple]:
     return cases
 
 
-@task("overview", points=1, hint="Each of the C_out filters is K x K x (C_in / groups), "
-                                  "plus one bias per output channel if bias=True.")
+@task("overview", points=1, hint="Task 3's text and the groups argument in the torch.nn.Conv2d "
+      "docs say how many input channels each filter sees; compare your count with "
+      "nclib.measure.count_params on a real nn.Conv2d, a grouped one and one without bias too.")
 def conv2d_params(student):
     """conv2d_params(c_in, c_out, kernel_size, groups=1, bias=True) -> parameters."""
     for c_in, c_out, k, g, b in _conv_cases():
         expect(student, ref_conv2d_params, (c_in, c_out, k), {"groups": g, "bias": b})
 
 
-@task("overview", points=1, hint="Every output value (C_out x H_out x W_out of them) costs "
-                                  "K x K x (C_in / groups) multiply-accumulates.")
+@task("overview", points=1, hint="Lecture 00, section 1 (Computation: multiply-accumulates) "
+      "gives a convolution's MACs per output value; compare your count with "
+      "nclib.measure.count_macs on a real nn.Conv2d with the same groups and an h_out x w_out "
+      "output.")
 def conv2d_macs(student):
     """conv2d_macs(c_in, c_out, kernel_size, h_out, w_out, groups=1) -> MACs."""
     rng = random.Random(2)
@@ -97,7 +103,8 @@ fp32_megabytes = number(
     answer_hash="c1689f12077d10878a275ef535203515d992dc3e1b6d0db5e35082276fefeb08",
     explanation="A 32-bit float takes 4 bytes, so a model's size in bytes is four times its "
                 "number of weights: the lecture's app-store warning is about sizes like this.",
-    hint="bits to bytes: divide by 8.")
+    hint="Lecture 00, section 2 (Memory and storage: bytes) says how many bytes one 32-bit "
+         "weight takes; the question counts 1 MB as 10^6 bytes.")
 
 dram_vs_multiply = number(
     "overview", "dram_vs_multiply", tolerance=0.05, relative=True,

@@ -78,8 +78,9 @@ def ref_softmax_with_temperature(logits: torch.Tensor, temperature: float) -> to
     return distill.softmax_with_temperature(logits, temperature)
 
 
-@task("distillation", points=1, hint="Divide the logits by T, then take the softmax over the "
-      "last dimension (the classes): torch.softmax(logits / temperature, dim=-1).")
+@task("distillation", points=1, hint="Lecture 02, section 2 (Dark knowledge: soft targets at a "
+      "temperature) gives Hinton et al.'s Eq. 1; check that your probabilities sum to 1 over the "
+      "classes and that very large logits give no nan or inf.")
 def softmax_with_temperature(student):
     """softmax_with_temperature(logits, temperature) -> softmax(logits / T) over the last dim."""
     z = torch.tensor([[0.0, 2 * math.log(3)]])  # at T = 2: exp(0) : exp(ln 3) = 1 : 3
@@ -154,9 +155,9 @@ def _kd_cases() -> list[tuple]:
     return cases
 
 
-@task("distillation", points=2, hint="soft = KL(softmax(t / T) || softmax(s / T)), summed over "
-      "the classes and averaged over the batch; loss = alpha * T^2 * soft + (1 - alpha) * "
-      "cross_entropy(s, labels).")
+@task("distillation", points=2, hint="Lecture 02, section 3 (The distillation loss) gives the "
+      "loss and three details to get right: the direction of the KL, the \"batchmean\" "
+      "reduction and the factor T^2; check each of them against Task 2's bullets.")
 def kd_loss(student):
     """kd_loss(student_logits, teacher_logits, labels, temperature, alpha) -> scalar tensor."""
     for s, t, y, T, a in _kd_cases():
@@ -172,8 +173,9 @@ def ref_logit_mse(student_logits, teacher_logits):
     return distill.logit_mse(student_logits, teacher_logits)
 
 
-@task("distillation", points=1, hint="L = 1/(2B) sum_b ||s_b - t_b||^2: square the differences, "
-      "sum over the classes, average over the batch, halve.")
+@task("distillation", points=1, hint="Lecture 02, section 4 (Logit matching (Ba and Caruana "
+      "2014)) gives the loss; compare how it normalizes the squared differences (what is summed, "
+      "what is averaged, the constant in front) with yours and with F.mse_loss's default.")
 def logit_mse(student):
     """logit_mse(student_logits, teacher_logits) -> 1/(2B) sum_b ||s_b - t_b||^2, a scalar."""
     cases = [(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[1.0, 0.0, 0.0]])),  # (0+4+9)/2

@@ -23,4 +23,6 @@ mean_vs_batchmean = number(
     answer_hash="9be23504c915f05a3973ab6131af43bdfc502026c0767a2d439cf9cc50a2ee0e",
     explanation="'mean' divides the summed KL by B x C and 'batchmean' by B, so 'mean' is "
                 "smaller by the number of classes, which silently shifts the balance alpha sets.",
-    hint="which numbers does each reduction divide the sum by?")
+    hint="Lecture 02, section 3 (The distillation loss), under 'The reduction: \"batchmean\"', "
+         "and the reduction argument in the torch.nn.functional.kl_div docs say what each "
+         "reduction divides the summed KL by.")

@@ -34,8 +34,10 @@ def _filter_cases() -> list[tuple[torch.Tensor, int]]:
     return fixed + out
 
 
-@task("pruning", points=1, hint="Score filter j by s_j = sum of |w| over all its weights "
-      "(its L1 norm), keep the num_keep largest, return their indices in increasing order.")
+@task("pruning", points=1, hint="Lecture 01, section 5 (Filter pruning: remove whole filters "
+      "(Li et al. 2017; ThiNet, Luo et al. 2017)) defines a filter's L1 score; compare your "
+      "scores with nclib.pruning.structured.l1_filter_scores, and check which filters you keep "
+      "and the order of the indices you return.")
 def select_l1_filters(student):
     """select_l1_filters(weight, num_keep) -> indices of the kept filters, increasing."""
     for weight, num_keep in _filter_cases():
@@ -118,8 +120,10 @@ def _same_layer(got, want: nn.Conv2d, what: str, shown: str) -> None:
                        "(one per OUTPUT channel); no bias stays no bias.")
 
 
-@task("pruning", points=2, hint="New conv: weight[keep] and bias[keep]. New next conv: "
-      "weight[:, keep] and the same bias. Same kernel, stride and padding.")
+@task("pruning", points=2, hint="Lecture 01, section 5 (Filter pruning: remove whole filters "
+      "(Li et al. 2017; ThiNet, Luo et al. 2017)) says which dimension of each layer's weight "
+      "loses channel j; check the channels, kernel size, stride, padding and bias of both new "
+      "layers against the old ones.")
 def remove_conv_channels(student):
     """remove_conv_channels(conv, next_conv, keep) -> (smaller conv, smaller next conv)."""
     g = torch.Generator().manual_seed(53)
@@ -176,9 +180,10 @@ def _rate_cases() -> list[tuple[tuple, dict]]:
     return fixed
 
 
-@task("pruning", points=1, hint="rate = (all weights) / (kept weights), where a layer of n "
-      "weights keeps n * kept_fraction; bytes: dense uses 32 bits a weight, sparse uses "
-      "value_bits + index_bits per KEPT weight.")
+@task("pruning", points=1, hint="Lecture 01, section 3 (A masked model is not a smaller model: "
+      "sparse storage) counts the bits a kept weight costs with relative indices (Deep "
+      "Compression, Section 2); check your weights rate on Han et al.'s LeNet-300-100 fractions "
+      "(their Table 2) against the paper's 12x.")
 def compression_rates(student):
     """compression_rates(num_weights, kept_fractions, index_bits=5, value_bits=32) ->
     (weights rate, storage rate)."""

@@ -60,8 +60,10 @@ def _mask_problem(weight: torch.Tensor, mask: torch.Tensor, num_remove: int):
     return None
 
 
-@task("pruning", points=1, hint="Remove the round(sparsity * numel) weights of smallest |w| "
-      "(absolute value) and return a bool tensor of the weight's shape, True = kept.")
+@task("pruning", points=1, hint="Lecture 01, section 1 (Networks are over-parameterized) "
+      "defines magnitude pruning, and the docstring example of "
+      "nclib.pruning.magnitude.magnitude_mask shows a correct mask; check your mask's dtype, "
+      "its shape and how many weights it removes against Task 1's statement.")
 def magnitude_mask(student):
     """magnitude_mask(weight, sparsity) -> bool mask (True = kept) removing the smallest |w|."""
     for weight, sparsity in _mask_cases():
@@ -121,8 +123,10 @@ def _std_cases() -> list[tuple[torch.Tensor, float]]:
                     for i, s in enumerate(shapes)]
 
 
-@task("pruning", points=1, hint="quality * std over ALL the weights of the tensor, zeros "
-      "included, dividing by n (np.std's convention, torch's std(correction=0)).")
+@task("pruning", points=1, hint="Lecture 01, section 2 (Learning both weights and connections "
+      "(Han et al., NIPS 2015)) quotes Han et al.'s threshold (their Section 4); the correction "
+      "argument in the torch.std docs says what each convention divides by, and the docstring of "
+      "nclib.pruning.magnitude.std_threshold why the zeros count.")
 def std_threshold(student):
     """std_threshold(weight, quality) -> float: Han et al.'s layer threshold."""
     for weight, quality in _std_cases():
@@ -185,8 +189,10 @@ def _check_masked(student, label, model, masks, step: str) -> None:
                            Text(f"{name} changed"), "only touch the parameters named in masks.")
 
 
-@task("pruning", points=1, hint="For each name in masks, multiply model.get_parameter(name) by "
-      "its mask in place, inside `with torch.no_grad():`.")
+@task("pruning", points=1, hint="Lecture 01, section 2 (Learning both weights and connections "
+      "(Han et al., NIPS 2015)) explains why removed weights must stay zero while retraining, and "
+      "the torch.no_grad docs say how to edit a parameter in place; check afterwards that each "
+      "Parameter is still the same object and that the unmasked ones did not change.")
 def apply_masks(student):
     """apply_masks(model, masks): zero the removed weights in place (a fit step hook)."""
     for label, model, masks in _masked_models():

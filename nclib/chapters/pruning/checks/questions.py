@@ -13,7 +13,9 @@ filter_macs_removed = number(
     explanation="A convolution's MACs are proportional to C_in x C_out, and both keep 70% of "
                 "their channels, so 70% of 70% of the MACs remain (a little more at the first "
                 "conv, whose input channels stay).",
-    hint="how do a convolution's MACs depend on its input and its output channels?")
+    hint="Lecture 00, section 1 (Computation: multiply-accumulates) gives a convolution's MACs; "
+         "see how they change when C_in and C_out both shrink, and answer with the part "
+         "removed, not the part kept.")
 
 masked_no_faster = choice(
     "pruning", "masked_no_faster",
