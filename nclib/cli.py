@@ -25,9 +25,10 @@ def _zoo(args) -> int:
     from nclib import zoo
 
     if args.action == "list":
+        width = max(map(len, zoo.RECIPES), default=0)
         for name, recipe in zoo.RECIPES.items():  # with the chapters' (see build_parser)
             cached = "cached" if zoo.cache_path(name).exists() else "not trained yet"
-            print(f"{name:<14} {recipe.description:<44} {cached}")
+            print(f"{name:<{width}}  {cached:<15}  {recipe.description}")
     elif args.action == "train":
         import nclib
 

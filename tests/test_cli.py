@@ -28,6 +28,15 @@ def test_zoo_list(capsys):
     assert "lenet300" in out and "vgg_small" in out
 
 
+def test_zoo_list_names_the_chapters_recipes():
+    """A fresh `nclib zoo list` names the recipes the chapters' experiments register."""
+    out = subprocess.run([sys.executable, "-m", "nclib.cli", "zoo", "list"], capture_output=True,
+                         text=True, check=True).stdout
+    for name in ("han-lenet300-s0", "han-lenet5-s2", "vgg-scratch", "kd-teacher",
+                 "kd-student-kd-T4-s1", "kd-member-3", "kd-ensemble-distilled-s0"):
+        assert name in out, name
+
+
 def test_console_script_help():
     """The installed module runs as a program and shows its help."""
     out = subprocess.run([sys.executable, "-m", "nclib.cli", "--help"], capture_output=True,
