@@ -217,3 +217,12 @@ def test_experiments_declare_the_data_sets_they_accept():
     assert accept == {"han2015-lenet300", "han2015-lenet5", "hinton2015", "ensemble", "lowrank-lenet300"}
     with pytest.raises(ValueError, match="datasets=\\('imagenet',\\)"):
         reproduce.experiment("toy", dataset="none", scale="tiny", summary="test", datasets=("imagenet",))
+
+
+def test_statistics_over_seeds():
+    """mean_se gives the mean and stdev / sqrt(n); se_of_difference adds the two variances of the means."""
+    mean, se = reproduce.mean_se([1.0, 2.0, 3.0])
+    assert mean == 2.0 and se == pytest.approx(1 / 3 ** 0.5)
+    assert reproduce.mean_se([5.0]) == (5.0, 0.0)
+    assert reproduce.se_of_difference([1.0, 3.0], [0.0, 0.0, 3.0]) == pytest.approx((2 / 2 + 3 / 3) ** 0.5)
+    assert reproduce.se_of_difference([1.0], [2.0, 3.0]) == float("inf")

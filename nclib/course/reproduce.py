@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,7 +28,7 @@ from torch import nn
 from nclib import data, zoo
 
 __all__ = ["experiment", "Run", "Claim", "ResultRow", "Source", "SOURCES", "EXPERIMENTS",
-           "run_experiment", "render", "add_parser"]
+           "run_experiment", "render", "add_parser", "mean_se", "se_of_difference"]
 
 SOURCES = ("bundled", "mnist")
 VAL_FRACTION = 1 / 12  # of MNIST's training file, its last digits: 5,000 of 60,000
@@ -90,6 +91,20 @@ class Source:
         folder = Path(self.root).expanduser() / "MNIST" / "raw"
         return (f"full MNIST, torchvision's IDX files in {folder}: {n_train:,} train / {n_val:,} "
                 f"val (the last {n_val:,} of the training file) / {n_test:,} test")
+
+
+# ---------------------------------------------------------------- statistics over seeds
+def mean_se(values: list[float]) -> tuple[float, float]:
+    """The mean of runs with different seeds and its standard error (0 for one run)."""
+    mean = statistics.fmean(values)
+    return mean, statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else 0.0
+
+
+def se_of_difference(a: list[float], b: list[float]) -> float:
+    """The standard error of mean(a) - mean(b) for independent runs (inf for one seed)."""
+    if min(len(a), len(b)) < 2:
+        return float("inf")
+    return (statistics.variance(a) / len(a) + statistics.variance(b) / len(b)) ** 0.5
 
 
 @dataclass

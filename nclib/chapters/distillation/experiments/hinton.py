@@ -15,7 +15,7 @@ from torch import nn
 
 from nclib import data, distill, measure, models, train, zoo
 from nclib.course.papers import table
-from nclib.course.reproduce import Run, Source, experiment
+from nclib.course.reproduce import Run, Source, experiment, se_of_difference
 
 MAX_SHIFT = 2  # pixels in each direction, for the teacher's (and the ensemble's) training
 ALPHA = 0.9  # weight of the soft term (Hinton et al.: "a considerably lower weight" on labels)
@@ -102,13 +102,6 @@ def spread(accs: list[float]) -> str:
     if len(accs) == 1:
         return f"{mean:.2f}%"
     return f"{mean:.2f}% ± {statistics.stdev(accs):.2f} ({min(accs):.1f}-{max(accs):.1f})"
-
-
-def se_of_difference(a: list[float], b: list[float]) -> float:
-    """The standard error of mean(a) - mean(b) for independent runs (inf for one seed)."""
-    if min(len(a), len(b)) < 2:
-        return float("inf")
-    return (statistics.variance(a) / len(a) + statistics.variance(b) / len(b)) ** 0.5
 
 
 def soft_target_kl(student: nn.Module, teacher: nn.Module, X: torch.Tensor,

@@ -22,7 +22,7 @@ from torch import nn
 
 from nclib import data, measure, models, train, zoo
 from nclib.course.papers import table
-from nclib.course.reproduce import Run, Source, experiment
+from nclib.course.reproduce import Run, Source, experiment, mean_se
 from nclib.pruning import magnitude, schedules
 from nclib.train import evaluate
 
@@ -155,12 +155,6 @@ def prune_and_retrain(name: str, sparsity=FINAL_SPARSITY, scope: str = "global")
     schedules.prune_iteratively(model, data.loaders("mnist", seed=0).train, sparsity, num_steps,
                                 epochs, scope=scope, progress=False, **RETRAIN)
     return model
-
-
-def mean_se(values: list[float]) -> tuple[float, float]:
-    """The mean and its standard error (0 for one value)."""
-    mean = statistics.fmean(values)
-    return mean, statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else 0.0
 
 
 def _fmt(values: list[float]) -> str:
