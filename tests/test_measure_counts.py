@@ -62,3 +62,13 @@ def test_bad_input_shape(shape, match):
     """A shape with a zero, or one the model cannot run on: ValueError naming input_shape."""
     with pytest.raises(ValueError, match=match):
         measure.count_macs(models.LeNet5(), shape)
+
+
+def test_weight_shared_layers_keep_their_kind():
+    """A layer whose weight is rebuilt from a codebook (torch parametrize) is reported as its own class."""
+    from nclib.quant import kmeans
+
+    model = kmeans.share_weights(models.LeNet300100(), 3)
+    kinds = [layer.kind for layer in measure.count_macs(model, (1, 28, 28)).layers]
+    assert kinds == ["Linear"] * 3
+    assert measure.count_macs(model, (1, 28, 28)).total == measure.count_macs(models.LeNet300100(), (1, 28, 28)).total

@@ -86,6 +86,15 @@ def _first_param(model: nn.Module) -> torch.Tensor | None:
     return next(iter(model.parameters()), None)
 
 
+def _kind(module: nn.Module) -> str:
+    """The layer's class name; a layer whose weight torch's parametrize rebuilds (weight
+    sharing) is named by its own class, not the wrapper class ``ParametrizedLinear``."""
+    cls = type(module)
+    if cls.__module__ == "torch.nn.utils.parametrize":
+        cls = cls.__bases__[0]
+    return cls.__name__
+
+
 def count_macs(model: nn.Module, input_shape: Sequence[int]) -> MacCount:
     """MACs of one forward pass of one sample of `input_shape` (no batch dimension).
 
@@ -104,7 +113,8 @@ def count_macs(model: nn.Module, input_shape: Sequence[int]) -> MacCount:
     for name, module in model.named_modules():
         if isinstance(module, (nn.Linear, nn.Conv2d)):
             def hook(mod, inputs, out, name=name):
-                layers.append(LayerMacs(name or type(mod).__name__, type(mod).__name__,
+                kind = _kind(mod)
+                layers.append(LayerMacs(name or kind, kind,
                                         int(_layer_macs(mod, out)), tuple(out.shape[1:])))
             handles.append(module.register_forward_hook(hook))
     was_training = model.training
