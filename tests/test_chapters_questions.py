@@ -15,6 +15,8 @@ QUESTIONS = [
     ("pruning.masked_no_faster", "b", ("a", "c")),
     ("distillation.why_t_squared", "c", ("a", "b")),
     ("distillation.mean_vs_batchmean", 10, (1, 64)),
+    ("quantization.why_linear_init", "b", ("a", "c")),
+    ("quantization.zero_point_uint8", 64, (63.75, 191)),
     ("architecture.lowrank_weights", 22764, (235200, 1084)),
     ("architecture.separable_short_of_macs", "a", ("b", "c")),
 ]
