@@ -26,16 +26,34 @@ def test_storage_bytes_formats():
     assert measure.saved_bytes(nn.Linear(100, 100)) > 4 * 10_100
 
 
-def test_unknown_format_lists_every_format():
-    """An unknown fmt: one ValueError that names it and lists all four formats."""
+BUILT_IN = ("dense_fp32", "dense_fp16", "sparse_csr", "sparse_relative")
+
+
+def _built_in_only(monkeypatch):
+    """Only measure's own formats, whatever other modules (nclib.quant) registered before."""
+    monkeypatch.setattr(measure.storage, "STORAGE_FORMATS",
+                        {k: measure.STORAGE_FORMATS[k] for k in BUILT_IN})
+
+
+def test_unknown_format_lists_every_format(monkeypatch):
+    """An unknown fmt: one ValueError that names it and lists all four built-in formats."""
+    _built_in_only(monkeypatch)
     expected = "fmt='int3': expected one of dense_fp32, dense_fp16, sparse_csr, sparse_relative"
     with pytest.raises(ValueError, match=f"^{expected}$"):
         measure.storage_bytes(nn.Linear(2, 2), "int3")
 
 
+def test_quant_registers_codebook_and_huffman():
+    """Importing nclib.quant adds its file's formats, listed after the built-in ones."""
+    import nclib.quant  # noqa: F401
+
+    assert list(measure.STORAGE_FORMATS)[:4] == list(BUILT_IN)
+    assert {"codebook", "huffman"} <= set(measure.STORAGE_FORMATS)
+
+
 def test_register_format_adds_a_format(monkeypatch):
     """A registered format is offered by storage_bytes and listed in its error message."""
-    monkeypatch.setattr(measure.storage, "STORAGE_FORMATS", dict(measure.STORAGE_FORMATS))  # a copy
+    _built_in_only(monkeypatch)  # a copy
     measure.register_format("int8", lambda m: measure.count_params(m))  # 1 byte a value
     assert measure.storage_bytes(nn.Linear(3, 2), "int8") == 8
     with pytest.raises(ValueError, match="sparse_relative, int8$"):
