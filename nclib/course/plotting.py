@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-__all__ = ["axes", "same_length"]
+__all__ = ["axes", "same_length", "redraw_in"]
 
 
 def axes(ax, figsize: tuple[float, float]):
@@ -21,3 +21,13 @@ def same_length(**seqs: Sequence) -> int:
     if len(set(lengths.values())) != 1 or not next(iter(lengths.values())):
         raise ValueError(f"expected non-empty sequences of one length, got lengths {lengths}")
     return next(iter(lengths.values()))
+
+
+def redraw_in(out, fig) -> None:
+    """Show `fig` in the ipywidgets Output `out` in place of what it showed (a slider's redraw;
+    ``wait=True`` clears only when the new figure arrives, so the widget does not flicker)."""
+    from IPython.display import display
+
+    with out:
+        out.clear_output(wait=True)
+        display(fig)

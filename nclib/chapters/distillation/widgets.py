@@ -53,9 +53,9 @@ def temperature_slider(logits, images, labels=None, temperature: float = 4.0):
 
     import ipywidgets as w
     import matplotlib.pyplot as plt
-    from IPython.display import display
 
     from nclib import distill
+    from nclib.course.plotting import redraw_in
     from nclib.chapters.distillation import figures
 
     logits = logits.detach().cpu()
@@ -76,9 +76,7 @@ def temperature_slider(logits, images, labels=None, temperature: float = 4.0):
             for bar, height in zip(ax.containers[0], p.tolist()):
                 bar.set_height(height)
         axes[0, 1].set_title(f"T = {T:.3g}")
-        with plot:
-            plot.clear_output(wait=True)
-            display(fig)
+        redraw_in(plot, fig)
         text.value = f"<pre>{html.escape(soft_target_summary(logits, T, labels))}</pre>"
 
     slider.observe(update, names="value")

@@ -134,7 +134,8 @@ def sparsity_slider(curve: SparsityCurve, sparsity: float = 0.9, reference=None)
     """
     import ipywidgets as w
     import matplotlib.pyplot as plt
-    from IPython.display import display
+
+    from nclib.course.plotting import redraw_in
 
     step = round(float(np.min(np.diff(curve.sparsities))), 6) if len(curve.sparsities) > 1 \
         else 0.01
@@ -147,9 +148,7 @@ def sparsity_slider(curve: SparsityCurve, sparsity: float = 0.9, reference=None)
 
     def update(change=None) -> None:
         sparsity_figure(curve, slider.value, fig=fig, reference=reference)
-        with out:
-            out.clear_output(wait=True)
-            display(fig)
+        redraw_in(out, fig)
 
     slider.observe(update, names="value")
     update()

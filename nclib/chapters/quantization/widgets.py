@@ -129,7 +129,8 @@ def bits_slider(curve: BitsCurve, num_bits: int = 5):
     """
     import ipywidgets as w
     import matplotlib.pyplot as plt
-    from IPython.display import display
+
+    from nclib.course.plotting import redraw_in
 
     bits_update(curve, num_bits)  # refuses a width the curve does not have
     slider = w.IntSlider(num_bits, min=int(curve.bits[0]), max=int(curve.bits[-1]), step=1,
@@ -143,9 +144,7 @@ def bits_slider(curve: BitsCurve, num_bits: int = 5):
             slider.value = int(curve.bits[np.argmin(np.abs(curve.bits - slider.value))])
             return
         bits_figure(curve, slider.value, fig=fig)
-        with out:
-            out.clear_output(wait=True)
-            display(fig)
+        redraw_in(out, fig)
 
     slider.observe(update, names="value")
     update()
