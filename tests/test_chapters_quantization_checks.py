@@ -15,7 +15,7 @@ from nclib.chapters.quantization import experiments as ex
 from nclib.chapters.quantization.checks import budget, questions
 from nclib.course import check
 from nclib.course import questions as qs
-from nclib.quant import compressed, kmeans, uniform
+from nclib.quant import binary, bitpack, compressed, kmeans, uniform
 from nclib.train import evaluate
 
 
@@ -304,7 +304,9 @@ def test_stub_and_missing_answer_are_not_attempted(name):
 def test_question_answers_are_hashed_not_written():
     """The registrations hold the answers' salted hashes; the number 64 is nowhere in its own."""
     source = Path(questions.__file__).read_text()
-    number = source[source.index("zero_point_uint8 = number("):]
+    start = source.index("zero_point_uint8 = number(")
+    end = source.find("\n\n", start)  # the registration ends at a blank line
+    number = source[start:end if end > 0 else None]
     assert qs.answer_hash("quantization.why_linear_init", "b") in source
     assert qs.number_hash("quantization.zero_point_uint8", 64, 0.2) in number and "64" not in number
 
@@ -395,7 +397,7 @@ def test_budget_passes_the_solution_with_margin(solution, pruned, tmp_path, caps
     assert "[PASS]" in capsys.readouterr().out
     assert compressed.save_compressed(solution, tmp_path / "m.nclib") <= 0.95 * budget.BUDGET_BYTES
     assert evaluate(solution, data.loaders("mnist").test, device="cpu") >= budget.MIN_ACCURACY + 0.005
-    assert budget.BUDGET_BITS == {"fc1": 3, "fc2": 3, "fc3": 4} and not kmeans.shared_layers(pruned)
+    assert budget.BUDGET_BITS == {"fc1": 3, "fc2": 3, "fc3": 3} and not kmeans.shared_layers(pruned)
 
 
 def test_budget_leaves_the_model_alone(solution):
@@ -446,3 +448,230 @@ def test_untraceable_model_fails_with_the_save_error():
 
     r = check.quantization.compressed_under_budget.grade(Branchy())
     assert r.status == "failed" and "save_compressed could not write your model" in r.reason, r.reason
+
+
+# ---------------------------------------------------------------- tasks 7-9: binary networks
+WORD = 2 ** 64 - 1  # a word's 64 bits as a non-negative Python int
+
+
+def _sign(x):
+    return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)  # sign(0) = +1
+
+
+def sign_ste(x):
+    inside = (x.abs() <= 1).to(x.dtype)  # BNN: the gradient passes where |x| <= 1
+    return _sign(x).detach() + (x - x.detach()) * inside  # forward: sign; backward: the mask
+
+
+def xnor_scale(weight):
+    return weight.abs().mean(dim=tuple(range(1, weight.dim())))  # (O,): mean |W| per filter
+
+
+def xnor_dot(a_words, b_words, n):
+    differ = sum(bin((a ^ b) & WORD).count("1") for a, b in zip(a_words.tolist(), b_words.tolist()))
+    return n - 2 * differ  # agreements minus disagreements
+
+
+def _popcount(a_words, b_words, op, mask=WORD):
+    return sum(bin(op(a, b) & mask).count("1") for a, b in zip(a_words.tolist(), b_words.tolist()))
+
+
+def _clamp_ste(x):
+    """Hard tanh's gradient by clamp: torch gives 0 at exactly +-1."""
+    xc = x.clamp(-1, 1)
+    return xc + (_sign(x) - xc).detach()
+
+
+BINARY_CASES = {  # task -> (the solution, nclib's own, [(wrong answer, words of its verdict)])
+    "sign_ste": (sign_ste, binary.sign_ste, [
+        (lambda x: torch.sign(x) + (x - x.detach()) * (x.abs() <= 1),
+         "expected tensor([-1.0, -1.0, -1.0, 1.0, 1.0, 1.0, 1.0, 1.0]), got tensor([-1.0, -1.0, "
+         "-1.0, 0.0, 1.0, 1.0, 1.0, 1.0]). Hint: torch.sign(0) is 0"),
+        (_sign, "got no gradient (None). Hint: the derivative of sign is 0 everywhere"),
+        (lambda x: torch.sign(x) + (x == 0).to(x.dtype), "Hint: the derivative of sign is 0 everywhere"),
+        (lambda x: x + (_sign(x) - x).detach(), "straight through everywhere: cancel the gradient"),
+        (_clamp_ste, "right except at |x| = 1 exactly"),
+        (lambda x: _sign(x).detach() + (x - x.detach()) * (x.abs() < 1), "right except at |x| = 1"),
+        (lambda x: sign_ste(x).double(),
+         "expected signs of dtype torch.float32, like x, got the right signs as torch.float64"),
+    ]),
+    "xnor_scale": (xnor_scale, binary.alpha, [
+        (lambda w: w.abs().mean(), "got tensor(0.75). Hint: one alpha for the whole tensor"),
+        (lambda w: w.abs().mean().expand(len(w)), "Hint: one alpha for the whole tensor"),
+        (lambda w: w.flatten(1).abs().amax(1),
+         "output channel 0 expected the alpha of least squared error ||W_o - alpha sign(W_o)||^2 = "
+         "0.5, at alpha = 1, got alpha = 1.5, squared error 1.25. Hint: that is max |W|"),
+        (lambda w: w.flatten(1).mean(1), "Hint: that is the mean of W"),
+        (lambda w: w.flatten(1).norm(dim=1), "Hint: that is the L2 norm"),
+        (lambda w: w.flatten(1).pow(2).mean(1).sqrt(), "Hint: that is the L2 norm"),
+        (lambda w: w.flatten(1).abs().sum(1), "divide it by n"),
+        (lambda w: w.abs().mean(0), "that is a mean over dim 0"),
+        (lambda w: xnor_scale(w) * 1.0001, "expected tensor([1.0, 0.5]), got tensor([1.0001"),
+    ]),
+    "xnor_dot": (xnor_dot, bitpack.binary_matmul, [
+        (lambda a, b, n: _popcount(a, b, lambda u, v: u ^ v),
+         "hand-worked: a_words tensor([6]), b_words tensor([12]), n=5) expected 1, got 2. Hint: "
+         "that is popcount(a xor b) itself"),
+        (lambda a, b, n: 2 * _popcount(a, b, lambda u, v: ~(u ^ v)) - n,
+         "expected 1, got 119. Hint: the xnor of two padding bits"),
+        (lambda a, b, n: 2 * _popcount(a, b, lambda u, v: ~(u ^ v)) - 64 * len(a), "padding bits"),
+        (lambda a, b, n: n - _popcount(a, b, lambda u, v: u ^ v), "the factor 2 is missing"),
+        (lambda a, b, n: n - 2 * _popcount(a, b, lambda u, v: u & v), "{0, 1} dot product"),
+        (lambda a, b, n: n - 2 * _popcount(a, b, lambda u, v: u ^ v, mask=-1),  # bin(negative)
+         "n=64: a_words tensor([-7841207463952305691]), b_words tensor([2994594310938555366]), "
+         "n=64) expected 12, got -14. Hint: a word with bit 63 set is a negative int64"),
+        (lambda a, b, n: torch.tensor(xnor_dot(a, b, n)), "expected the int 1, got tensor(1)"),
+        (lambda a, b, n: (a.__ixor__(b), 0)[1], "got the words modified in place"),
+    ]),
+}
+BINARY_REFERENCES = {"sign_ste": ref.ref_sign_ste, "xnor_scale": ref.ref_xnor_scale,
+                     "xnor_dot": ref.ref_xnor_dot}
+
+
+@pytest.mark.parametrize("name", list(BINARY_CASES))
+def test_binary_reference_and_solution_pass(name, capsys):
+    """Tasks 7-9: the chapter's reference and the solution's answer get full points and a PASS."""
+    task = getattr(check.quantization, name)
+    for answer in (BINARY_REFERENCES[name], BINARY_CASES[name][0]):
+        r = task(answer)
+        assert (r.status, r.points, r.max_points) == ("passed", 1, 1), r.reason
+    assert capsys.readouterr().out.count("[PASS]") == 2
+
+
+@pytest.mark.parametrize("name, wrong, message",
+                         [(n, w, m) for n, (_, _, bad) in BINARY_CASES.items() for w, m in bad])
+def test_binary_wrong_versions_fail_naming_the_mistake(name, wrong, message):
+    """Each usual mistake of tasks 7-9 fails, naming the input, the expected and received value
+    and the hint that names it."""
+    r = getattr(check.quantization, name).grade(wrong)
+    assert r.status == "failed" and r.points == 0, r.reason
+    assert message in r.reason and "for input" in r.reason and "Hint:" in r.reason, r.reason
+
+
+@pytest.mark.parametrize("name", list(BINARY_CASES))
+def test_binary_refuses_nclibs_own_function(name):
+    """Handing in nclib's own sign_ste, alpha or binary_matmul fails: write your own."""
+    r = getattr(check.quantization, name).grade(BINARY_CASES[name][1])
+    assert r.status == "failed" and "nclib's own `nclib.quant." in r.reason, r.reason
+
+
+@pytest.mark.parametrize("name", list(BINARY_CASES))
+def test_binary_stub_and_missing_answer_are_not_attempted(name):
+    """The stub, None and ... are 'not attempted' for tasks 7-9."""
+    for student in (_stub, None, ...):
+        r = getattr(check.quantization, name).grade(student)
+        assert r.status == "not_attempted" and r.points == 0, r.reason
+
+
+def _numpy_xnor_dot(a_words, b_words, n):
+    """The words as numpy uint64, numpy 2's popcount."""
+    import numpy as np
+    differ = np.bitwise_count(a_words.numpy().view(np.uint64) ^ b_words.numpy().view(np.uint64))
+    return n - 2 * int(differ.sum())
+
+
+def _and_form_xnor_dot(a_words, b_words, n):
+    """The {0, 1} form, Eq. (2) of nclib.quant.bitpack: n - 2|u| - 2|v| + 4 popcount(u and v)."""
+    u, v = _popcount(a_words, a_words, lambda x, _: x), _popcount(b_words, b_words, lambda x, _: x)
+    return n - 2 * u - 2 * v + 4 * _popcount(a_words, b_words, lambda x, y: x & y)
+
+
+class _SignFunction(torch.autograd.Function):
+    """sign_ste as an autograd.Function, the mask in float64 arithmetic."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return _sign(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * (x.abs() <= 1)
+
+
+def _sign_where(x):
+    """The gradient path kept by torch.where: x where |x| <= 1, a constant elsewhere."""
+    inside = torch.where(x.abs() <= 1, x, x.detach())
+    return inside + (_sign(x) - inside).detach()
+
+
+@pytest.mark.parametrize("name, answer", [
+    ("sign_ste", _SignFunction.apply), ("sign_ste", _sign_where),
+    ("xnor_scale", lambda w: w.abs().mean(dim=tuple(range(1, w.dim())), keepdim=True)),
+    ("xnor_scale", lambda w: w.double().flatten(1).abs().sum(1) / w[0].numel()),
+    ("xnor_dot", _numpy_xnor_dot), ("xnor_dot", _and_form_xnor_dot),
+    ("xnor_dot", lambda a, b, n: __import__("numpy").int64(xnor_dot(a, b, n)))],
+    ids=["sign_function", "sign_where", "alpha_keepdim", "alpha_float64", "dot_numpy",
+         "dot_and_form", "dot_numpy_int"])
+def test_binary_other_correct_answers_pass(name, answer):
+    """Other correct ways pass: an autograd.Function, alpha with keepdim or in float64, numpy's
+    popcount on uint64, the {0, 1} form of the dot product, a numpy int."""
+    r = getattr(check.quantization, name).grade(answer)
+    assert r.status == "passed", r.reason
+
+
+def test_binary_references_agree_with_the_formulas():
+    """ref_xnor_dot is the dot product of the unpacked signs; the cases include words with bit 63
+    set and every n of the task; ref_xnor_scale minimises ||W - alpha sign(W)||^2 per channel."""
+    from nclib.chapters.quantization.checks import binary as checks_binary
+    cases = checks_binary._dot_cases()
+    assert {n for *_, n in cases} == {1, 5, 8, 63, 64, 65, 100, 200}
+    assert any(bool((a < 0).any()) for _, a, _, _ in cases) and any(bool(((a ^ b) < 0).any())
+                                                                    for _, a, b, _ in cases)
+    for _, a, b, n in cases:
+        want = int(bitpack.unpack_signs(a, n) @ bitpack.unpack_signs(b, n))
+        assert ref.ref_xnor_dot(a, b, n) == want == xnor_dot(a, b, n)
+    for _, w in checks_binary._scale_cases():
+        best = ref.ref_xnor_scale(w).flatten().double()
+        for scale in (best * 0.99, best * 1.01, best + 1e-3):
+            assert bool((checks_binary._errors(w, best) <= checks_binary._errors(w, scale)).all())
+
+
+def test_binary_points_and_exports():
+    """Tasks 7-9 and the new question are 1 point each and exported with their references."""
+    names = [*BINARY_CASES, "binary_not_faster"]
+    assert {n: getattr(check.quantization, n).points for n in names} == dict.fromkeys(names, 1)
+    assert set(names) | {"ref_sign_ste", "ref_xnor_scale", "ref_xnor_dot"} <= set(ref.__all__)
+
+
+def test_binary_checks_leave_the_global_random_state_alone():
+    """Running tasks 7-9 does not change the notebook's next random numbers."""
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    for name, answer in BINARY_REFERENCES.items():
+        getattr(check.quantization, name).grade(answer)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_binary_not_faster_accepts_c_only():
+    """The question passes 'c' (any case, spaces) and fails 'a' and 'b', explaining and naming
+    section 9; its registration holds the hash, not the letter."""
+    task = check.quantization.binary_not_faster
+    assert task.grade(" C").status == "passed"
+    for answer in ("a", "b"):
+        r = task.grade(answer)
+        assert r.status == "failed" and r.reason.startswith(f"not {answer!r}"), r.reason
+        assert "Packed bits that run" in r.reason and "F.linear" in r.reason
+    assert task.grade("d").status == "failed" and task.grade(...).status == "not_attempted"
+    source = Path(questions.__file__).read_text()
+    assert qs.answer_hash("quantization.binary_not_faster", "c") in source
+
+
+def test_binarize_to_budget_passes_a_measured_choice_and_fails_two_wrong_ones():
+    """The reference choice (the best on the validation digits within the budget) passes; fc1
+    alone is over the budget and all four layers fall below the accuracy bar, each with its
+    measured figures; a layer that does not exist is named."""
+    from nclib.chapters.quantization.checks import binary_budget as bb
+
+    choice = bb.ref_binarize_to_budget()
+    assert "fc1" in choice
+    r = check.quantization.binarize_to_budget(choice)
+    assert (r.status, r.points) == ("passed", 2), r.reason
+    r = check.quantization.binarize_to_budget({"fc1"})
+    assert r.status == "failed" and "over the byte budget" in r.reason and "bytes (budget 1,200,000)" in r.reason
+    r = check.quantization.binarize_to_budget(["fc1", "fc2", "fc3", "fc4"])
+    assert r.status == "failed" and "below the accuracy bar" in r.reason
+    r = check.quantization.binarize_to_budget({"fc5"})
+    assert r.status == "failed" and "fc1, fc2, fc3, fc4" in r.reason

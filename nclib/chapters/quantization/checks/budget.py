@@ -31,8 +31,10 @@ __all__ = ["compressed_under_budget", "ref_compressed_under_budget", "BUDGET_BYT
 #   5 5 5 (Han et al.'s fc width: the first try)   16,640 bytes   94.1%   over the budget
 #   4 4 4                                          15,336         94.1%   over the budget
 #   3 4 5                                          14,952         94.0%
-#   3 3 3                                          14,083         94.1%
-#   3 3 4 (BUDGET_BITS, the solution)              14,164         94.3%   5.6% under, +1.3 points
+#   3 3 3 (BUDGET_BITS, the solution)              14,083         94.1%
+#   3 3 4 (the solution until the zoo was retrained on another machine, where it made
+#          14,283 bytes, 4.8% under: too little margin; 3 3 3 made 14,195 there, 94.5%)
+#                                                  14,164         94.3%
 #   3 2 4                                          13,654         93.6%
 #   2 4 5                                          14,067         93.5%
 #   2 3 4                                          13,282         92.5%   below the bar
@@ -42,7 +44,7 @@ __all__ = ["compressed_under_budget", "ref_compressed_under_budget", "BUDGET_BYT
 # 0.5 to 0.9 kB in fc1 or fc2 (each holds about half of the kept weights), 0.1 kB in fc3.
 BUDGET_BYTES = 15_000  # 15 kB on disk, 71x smaller than dense fp32
 MIN_ACCURACY = 0.93  # 93% of the test digits (dense: 94.1%)
-BUDGET_BITS = {"fc1": 3, "fc2": 3, "fc3": 4}
+BUDGET_BITS = {"fc1": 3, "fc2": 3, "fc3": 3}
 SHAPE = [(784, 300), (300, 100), (100, 10)]  # LeNet-300-100's Linear layers (in, out)
 
 
