@@ -1,12 +1,12 @@
-"""Chapter 03 concept questions: why the centroids start linearly, and the zero point of an
-affine quantizer.
+"""Chapter 03 concept questions: why the centroids start linearly, the zero point of an
+affine quantizer, and why a binary network written with float tensors is not faster.
 
 The accepted answers are stored as hashes (`nclib.course.questions`); the explanation is
 shown once a student has answered.
 """
 from nclib.course.questions import choice, number
 
-__all__ = ["why_linear_init", "zero_point_uint8"]
+__all__ = ["why_linear_init", "zero_point_uint8", "binary_not_faster"]
 
 why_linear_init = choice(
     "quantization", "why_linear_init",
@@ -35,3 +35,23 @@ zero_point_uint8 = number(
     hint="Lecture 03, section 5 (Linear quantization): the zero point is the integer level "
          "that stands for the real 0.0; the range's minimum maps to level 0 and each level is "
          "one scale step; an integer answer.")
+
+binary_not_faster = choice(
+    "quantization", "binary_not_faster",
+    options={"a": "Computing sign(w) and sign(x) at every forward pass costs more than the "
+                  "multiplications that binary values save.",
+             "b": "CPUs and GPUs have no instructions for bit operations, so a binary network "
+                  "can only be fast on special hardware.",
+             "c": "The +-1 values are still stored as 32-bit floats and multiplied by the same "
+                  "fp32 matrix-multiply kernel; speed needs the signs packed 64 to a word and a "
+                  "kernel that computes with xnor (xor) and popcount, as nclib.quant.bitpack "
+                  "does."},
+    answer_hash="55366119e11131183e72627db183301389acc9a42c1480ecd034c45f581a12b7",
+    explanation="F.linear cannot tell a +-1 from any other float: it reads 32 bits per value "
+                "and does one fp32 multiply-add per product, as in the fp32 network (the two "
+                "signs cost a little more on top); the 32x fewer bytes and the 64 products per "
+                "xor and popcount come only with packed words and a kernel that computes on "
+                "them, such as nclib.quant.bitpack.binary_matmul (every CPU has xor and popcount "
+                "instructions).",
+    hint="Lecture 03, section 11 (Packed bits that run): look at what F.linear is given, how "
+         "many bits each +-1 takes there, and which instruction multiplies them.")
