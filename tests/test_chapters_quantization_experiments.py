@@ -90,3 +90,63 @@ def test_experiments_and_recipes_are_registered():
     paper = table("deep-compression")
     assert ex.MIN_RATE == {"lenet300": paper.row("LeNet-300-100 Compressed")["compression"],
                            "lenet5": paper.row("LeNet-5 Compressed")["compression"]}
+
+
+def test_binary_mnist_rows_and_claims_follow_the_models():
+    """With tiny stand-in models the rows are their errors and bytes, and each claim compares
+    with the fp32 model's accuracy by its stated margin."""
+    from nclib.quant import binary
+
+    torch.manual_seed(0)
+    small = {k: ex.binary_mlp(k, hidden=(16,)).eval() for k in ("fp32", "bc-det", "bnn")}
+    run = Run("binary-mnist", "MNIST", "small")
+    out = ex.run_binary_mnist(run, kinds=tuple(small), get=small.__getitem__)
+    assert [c.holds for c in run.claims] == [
+        out["fp32"]["acc"] - out["bc-det"]["acc"] <= 2, out["fp32"]["acc"] - out["bnn"]["acc"] <= 5]
+    assert out["bnn"]["bytes"] == binary.binary_bytes(small["bnn"]) < out["fp32"]["bytes"]
+    assert out["bnn"]["packed_agree"] == 100.0  # to_packed predicts as the float model
+    errors = {r.label: r for r in run.rows if r.label.endswith("test error")}
+    assert errors["BNN (binary weights and activations): test error"].paper == 0.96
+    assert set(ex.KINDS) == {"fp32", "bc-det", "bc-stoch", "bnn", "xnor"}
+    assert all(ex.mlp_name(k) in zoo.RECIPES for k in ex.KINDS)
+
+
+def test_binary_mlp_kinds_have_the_layers_their_papers_describe():
+    """BinaryConnect: binary weights, ReLU; BNN: binary inputs except the first layer; XNOR: fp32
+    first and last layers, scaled binary hidden layers; stochastic latent weights in [-1, 1]."""
+    from nclib.quant import binary
+
+    def layers(kind):
+        return [m for n, m in ex.binary_mlp(kind, hidden=(8, 8)).named_children() if n.startswith("fc")]
+
+    assert all(isinstance(m, binary.BinarizedLinear) and not m.activations for m in layers("bc-det"))
+    assert [m.activations for m in layers("bnn")] == [False, True, True]
+    x = layers("xnor")
+    assert type(x[0]) is torch.nn.Linear and type(x[-1]) is torch.nn.Linear and x[1].scale and x[1].input_scale
+    assert all(m.weights == "stochastic" and m.weight.abs().max() > 0.5 for m in layers("bc-stoch"))
+    with pytest.raises(ValueError, match="kind='bnm'"):
+        ex.binary_mlp("bnm")
+
+
+def test_xnor_speed_claims_follow_the_sweep_and_the_op_count_is_the_papers():
+    """On small sizes the sweep makes one row per size and batch; bit-exactness holds; S(256, 9) = 62.27."""
+    run = Run("xnor-speed", "random", "small")
+    out = ex.run_xnor_speed(run, sizes=(64, 128), batches=(1, 2), conv=False)
+    assert out["exact"] is True and len(out["sweep"]) == 4
+    assert ex.op_speedup(256, 9) == pytest.approx(62.27, abs=0.01)
+    assert 20 < out["storage_ratio"] <= 32  # alpha and bias weigh more at n = 128
+    assert run.claims[0].holds == (out["sweep"][0]["speedup"] >= 4.0)  # n = 128, batch 1
+
+
+def test_apprentice_claim_is_the_mean_gain_of_distillation():
+    """A one-epoch run: the claim's value is mean(kd) - mean(labels) over the seeds."""
+    import statistics
+
+    run = Run("apprentice", "MNIST", "small")
+    accs = ex.run_apprentice(run, seeds=(0,), epochs=1)
+    gain = statistics.fmean(accs["kd"]) - statistics.fmean(accs["labels"])
+    (claim,) = run.claims
+    assert claim.value == pytest.approx(gain, abs=0.01) and claim.holds == (gain >= 0.5)
+    student = ex.ternary_student(0)
+    w = student.conv1.ternary if hasattr(student.conv1, "ternary") else None
+    assert w is None and student.conv1.weights == "ternary"

@@ -93,6 +93,25 @@ TABLES: dict[str, PaperTable] = {t.name: t for t in [
         (("teacher", 67, 99.33), ("student, labels only", 146, 98.54),
          ("student, distilled (T = 20)", 74, 99.26))),
     PaperTable(
+        "binary-mnist", "Courbariaux et al., BinaryConnect, NIPS 2015, Table 2, and Hubara et "
+        "al., Binarized Neural Networks, NIPS 2016, Table 1 (permutation-invariant MLPs; "
+        "values as Ardakani et al., ICLR 2017, Table 5, list them and as the authors' code "
+        "reports, not re-read from the two tables)", "MNIST (60,000 training digits)",
+        ("method", "test_error_pct"),
+        (("BinaryConnect (det.)", 1.29), ("BinaryConnect (stoch.)", 1.18),
+         ("BNN (Theano)", 0.96), ("BNN (Torch7)", 1.40))),
+    PaperTable(
+        "xnor-net", "Rastegari et al., XNOR-Net, ECCV 2016 (arXiv 1603.05279), Table 1 (AlexNet)",
+        "ImageNet", ("method", "top1_pct", "top5_pct"),
+        (("Full precision AlexNet", 56.6, 80.2), ("Binary-Weight-Network (BWN)", 56.8, 79.4),
+         ("XNOR-Net", 44.2, 69.2), ("BinaryConnect", 35.4, 61.0), ("BNN", 27.9, 50.42))),
+    PaperTable(
+        "xnor-speedup", "Rastegari et al., XNOR-Net, ECCV 2016, section 4.1: S = 64 c N_W / "
+        "(c N_W + 64) high-precision operations saved; 58x measured 'in one convolution' with "
+        "their CPU code (excluding memory allocation and access)", "one convolution",
+        ("figure", "c", "n_w", "n_i", "speedup"),
+        (("theoretical", 256, 9, 196, 62.27), ("measured (their CPU implementation)", 256, 9, 196, 58))),
+    PaperTable(
         "mobilenet", "Howard et al., MobileNets: Efficient Convolutional Neural Networks for "
         "Mobile Vision Applications, arXiv 1704.04861, 2017, Tables 4 and 8", "ImageNet",
         ("model", "top1_pct", "million_mult_adds", "million_params"),
