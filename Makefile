@@ -20,8 +20,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=. $(ROOT_FLAG) $(LAB_ARGS)
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
+LAB_SERVER   := $(VENV)/etc/jupyter/jupyter_server_config.d/nclib.json
+
+# The course's JupyterLab settings (jupyter/README.md), applied inside .venv only.
+$(LAB_SETTINGS): jupyter/overrides.json $(STAMP)
+	@mkdir -p $(@D) && cp $< $@
+$(LAB_SERVER): jupyter/jupyter_server_config.json $(STAMP)
+	@mkdir -p $(@D) && cp $< $@
+
+lab: $(STAMP) $(LAB_SETTINGS) $(LAB_SERVER)
+	$(BIN)/jupyter lab lectures/00_overview.ipynb --notebook-dir=. $(ROOT_FLAG) $(LAB_ARGS)
 
 test: $(STAMP)
 	$(BIN)/nclib exercises check
