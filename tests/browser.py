@@ -200,7 +200,7 @@ _SNAPSHOT = """(handle) => {
 }"""
 
 
-def run_notebook(page, lab: Lab, name: str, timeout_s: float = 300, slider_s: float = 2.0) -> dict:
+def run_notebook(page, lab: Lab, name: str, timeout_s: float = 900, slider_s: float = 2.0) -> dict:
     """Open `name`, Run > Run All Cells, wait for idle; then move every slider. The report:
     {"errors": [{cell, text}], "views", "rendered", "sliders": [{"index", "changed", "error"}],
     "seconds"}."""

@@ -33,3 +33,10 @@ def tiny_loaders():
     parts = data.split(X[idx], y[idx], fractions=(0.67, 0.0, 0.33), seed=0)
     parts = data.Splits(parts.train, parts.test, parts.test)
     return data.loaders(parts, batch_size=32)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The browser tests run last (a stable sort keeps every other order): by then the
+    notebooks' nbval runs have trained the zoo models the lectures load, so the browser
+    times the lectures, not a cold cache's training."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/test_browser.py"))
