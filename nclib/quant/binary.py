@@ -40,6 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nclib.quant import bitpack
+
 __all__ = ["MODES", "sign", "sign_ste", "hard_sigmoid", "binarize", "alpha", "BinarizedLinear",
            "BinarizedConv2d", "BINARIZED", "WEIGHTS", "ternarize", "clip_latent", "clip_hook", "binarize_layers",
            "to_packed", "binary_bytes"]
@@ -269,8 +271,6 @@ def to_packed(model: nn.Module) -> nn.Module:
     `bitpack.BinaryLinear` / `BinaryConv2d` (xnor and popcount on packed words).
 
     Layers with real-valued inputs (a first layer) keep their float forward, with sign(w)."""
-    from nclib.quant import bitpack
-
     new = copy.deepcopy(model).eval().cpu()
     for name, m in list(new.named_modules()):
         if not (isinstance(m, BINARIZED) and m.activations):

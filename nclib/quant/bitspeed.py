@@ -31,7 +31,7 @@ import torch
 
 from nclib.quant.bitpack import binary_matmul, pack_signs
 
-__all__ = ["matmul_speed", "speed_sweep"]
+__all__ = ["best_ms", "matmul_speed", "speed_sweep"]
 
 
 def _median_ms(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
@@ -44,6 +44,17 @@ def _median_ms(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float
         fn()
         times.append(1e3 * (time.perf_counter() - start))
     return statistics.median(times)
+
+
+def best_ms(jobs: dict[str, Callable[[], object]], repeats: int = 10, rounds: int = 3) -> dict[str, float]:
+    """{name: the fastest of `rounds` medians of `repeats` runs of the job, in ms}; the jobs take
+    turns in every round, so that a burst of other work on the machine hits all alike."""
+    best = {key: float("inf") for key in jobs}
+    with torch.inference_mode():
+        for _ in range(rounds):
+            for key, fn in jobs.items():
+                best[key] = min(best[key], _median_ms(fn, repeats))
+    return best
 
 
 def matmul_speed(n: int, batch: int, repeats: int = 10, rounds: int = 3, seed: int = 0) -> dict:
@@ -63,14 +74,9 @@ def matmul_speed(n: int, batch: int, repeats: int = 10, rounds: int = 3, seed: i
     g = torch.Generator().manual_seed(seed)
     w, x = torch.randn(n, n, generator=g), torch.randn(batch, n, generator=g)  # (N, n), (B, n)
     w_words, x_words = pack_signs(w), pack_signs(x)  # (N, W), (B, W)
-    jobs = {"fp32_ms": lambda: x @ w.T,
-            "packed_ms": lambda: binary_matmul(x_words, w_words, n),
-            "pack_ms": lambda: pack_signs(x)}
-    best = {key: float("inf") for key in jobs}
-    with torch.inference_mode():
-        for _ in range(rounds):
-            for key, fn in jobs.items():
-                best[key] = min(best[key], _median_ms(fn, repeats))
+    best = best_ms({"fp32_ms": lambda: x @ w.T,
+                    "packed_ms": lambda: binary_matmul(x_words, w_words, n),
+                    "pack_ms": lambda: pack_signs(x)}, repeats, rounds)
     return {"n": n, "batch": batch, "threads": torch.get_num_threads(), **best,
             "speedup": best["fp32_ms"] / best["packed_ms"],
             "speedup_with_packing": best["fp32_ms"] / (best["packed_ms"] + best["pack_ms"])}

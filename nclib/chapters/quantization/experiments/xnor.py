@@ -11,8 +11,6 @@ ratios measured on the same machine in the same process.
 """
 from __future__ import annotations
 
-import time
-
 import torch
 import torch.nn.functional as F
 
@@ -48,19 +46,6 @@ def bit_exact(shapes=((64, 4096, 4096), (7, 1001, 33), (3, 1, 5)), seed: int = 0
     return True
 
 
-def _best_ms(fn, repeats: int = 7, rounds: int = 3) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(rounds):
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        best = min(best, sorted(times)[len(times) // 2])
-    return 1e3 * best
-
-
 def conv_speed(c: int = CONV["c"], size: int = 14, kernel: int = 3, seed: int = 0) -> dict:
     """fp32 conv vs the packed BinaryConv2d (packing and im2col included) on one c-channel
     input of size x size, c filters of kernel x kernel, padding 1: times in ms."""
@@ -68,10 +53,9 @@ def conv_speed(c: int = CONV["c"], size: int = 14, kernel: int = 3, seed: int = 
     x = torch.randn(1, c, size, size, generator=g)
     w = torch.randn(c, c, kernel, kernel, generator=g)
     layer = bitpack.BinaryConv2d(w, None, None, 1, kernel // 2)
-    with torch.no_grad():
-        fp32 = _best_ms(lambda: F.conv2d(x, w, None, 1, kernel // 2))
-        packed = _best_ms(lambda: layer(x))
-    return {"fp32_ms": fp32, "packed_ms": packed, "speedup": fp32 / packed}
+    t = bitspeed.best_ms({"fp32_ms": lambda: F.conv2d(x, w, None, 1, kernel // 2),
+                          "packed_ms": lambda: layer(x)}, repeats=7)
+    return {**t, "speedup": t["fp32_ms"] / t["packed_ms"]}
 
 
 def run_xnor_speed(run: Run, sizes=SIZES, batches=BATCHES, conv: bool = True) -> dict:
