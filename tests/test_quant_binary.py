@@ -168,3 +168,4 @@ def test_to_packed_computes_the_same_outputs_with_xnor_and_popcount():
     x = torch.randn(9, 30)
     assert not isinstance(packed[3], binary.BinarizedLinear) and isinstance(packed[1], binary.BinarizedLinear)
     assert torch.allclose(packed(x), model(x), rtol=1e-5, atol=1e-5)
+    assert binary.binary_bytes(packed) == binary.binary_bytes(model)  # the same bytes, packed or not

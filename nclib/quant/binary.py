@@ -289,9 +289,13 @@ def to_packed(model: nn.Module) -> nn.Module:
 
 def binary_bytes(model: nn.Module) -> int:
     """Bytes of `model` with each binarized weight stored as 1 bit, packed in 64-bit words
-    per output channel, and everything else (biases, alpha, BatchNorm, float layers) fp32."""
+    per output channel, and everything else (biases, alpha, BatchNorm, float layers) fp32.
+    A model after `to_packed` counts the same: its packed layers by `bitpack.packed_bytes`."""
     total = 0
     for m in model.modules():
+        if isinstance(m, (bitpack.BinaryLinear, bitpack.BinaryConv2d)):  # already packed (to_packed)
+            total += bitpack.packed_bytes(m)
+            continue
         own = list(m.named_parameters(recurse=False)) + list(m.named_buffers(recurse=False))
         for pname, t in own:
             if pname == "num_batches_tracked":
