@@ -229,10 +229,10 @@ def run_notebook(page, lab: Lab, name: str, timeout_s: float = 900, slider_s: fl
         handle.scroll_into_view_if_needed()
         before = handle.evaluate(_SNAPSHOT)
         handle.focus()
-        value = handle.get_attribute("aria-valuenow")
-        page.keyboard.press("ArrowRight")
-        if handle.get_attribute("aria-valuenow") == value:  # at its maximum: the other way
-            page.keyboard.press("ArrowLeft")
+        # aria-valuenow is rounded (to one decimal for a float slider), so a small step can
+        # leave it as it was: decide the direction from the maximum, not from the readback
+        at_max = handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax")
+        page.keyboard.press("ArrowLeft" if at_max else "ArrowRight")
         changed, deadline = False, time.monotonic() + slider_s
         while time.monotonic() < deadline and not changed:
             page.wait_for_timeout(100)
