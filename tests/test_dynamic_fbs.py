@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from nclib import measure
-from nclib.dynamic import FBSConv2d, FBSNet, kept_channels, winner_take_all
+from nclib.dynamic import FBSConv2d, FBSNet, SkippingFBS, kept_channels, winner_take_all
 
 
 def _trained_like(net: FBSNet, seed: int = 0) -> FBSNet:
@@ -75,7 +75,7 @@ def test_masking_zeroes_the_suppressed_channels():
 
 def test_macs_are_the_kept_ones_and_dense_at_density_one():
     """At d = 1 the skipping MACs equal nclib.measure's count of the masked net; at d = 0.5 the
-    kept channels' count by hand (k_out x k_in x 9 x H x W per conv, predictors, classifier)."""
+    kept channels' count by hand (k_out x k_in x 9 x H x W per conv, predictors, the classifier on k x 7 x 7)."""
     torch.manual_seed(0)
     net = _trained_like(FBSNet((16, "M", 32, "M", 32), density=1.0))
     x = torch.randn(3, 1, 28, 28)
@@ -83,7 +83,7 @@ def test_macs_are_the_kept_ones_and_dense_at_density_one():
     assert net.skipping_forward(x)[1] == [dense] * 3
     convs = 8 * 1 * 9 * 28 * 28 + 16 * 8 * 9 * 14 * 14 + 16 * 16 * 9 * 7 * 7
     predictors = 1 * 16 + 8 * 32 + 16 * 32  # on the kept inputs only
-    assert net.set_density(0.5).skipping_forward(x)[1] == [convs + predictors + 16 * 10] * 3
+    assert net.set_density(0.5).skipping_forward(x)[1] == [convs + predictors + 16 * 49 * 10] * 3
 
 
 def test_skipping_needs_eval_mode_and_lasso_follows_the_last_forward():
@@ -102,3 +102,33 @@ def test_a_net_needs_a_convolution():
     """A cfg of pooling alone is a clear error."""
     with pytest.raises(ValueError, match="at least one convolution"):
         FBSNet(("M",))
+
+
+def test_from_plain_starts_where_l1_filter_pruning_starts():
+    """From a SmallVGG: at density 1 nearly its outputs; at 0.5 every image keeps the largest-L1 filters."""
+    from nclib.models import SmallVGG
+    from nclib.pruning.structured import l1_filter_scores
+
+    torch.manual_seed(0)
+    vgg = SmallVGG((8, "M", 16)).eval()
+    net = FBSNet.from_plain(vgg).eval()
+    x = torch.randn(4, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.allclose(net(x), vgg(x), rtol=2e-3, atol=1e-3)
+        net.set_density(0.5)(x)
+    first = net.features[0]
+    kept = first.last_saliency > 0  # (B, 8)
+    top = l1_filter_scores(vgg.features[0].weight).topk(4).indices
+    assert (kept.sum(1) == 4).all() and kept[:, top].all()
+    with pytest.raises(ValueError, match="SmallVGG-like"):
+        FBSNet.from_plain(nn.Sequential(nn.Conv2d(1, 4, 3)))
+
+
+def test_skipping_module_refuses_training_mode_and_keeps_the_net_as_it_was():
+    """SkippingFBS needs eval mode; measuring its latency leaves the wrapped net in eval mode."""
+    net = FBSNet((8, "M", 8), density=0.5)
+    with pytest.raises(RuntimeError, match="eval"):
+        SkippingFBS(net)
+    net.eval()
+    measure.measure_latency(SkippingFBS(net), (1, 28, 28), repeats=2, warmup=0)
+    assert not net.training

@@ -6,6 +6,8 @@
   saliencies, winner-take-all, and an inference that computes only the kept channels.
 """
 from nclib.dynamic import blockdrop  # noqa: F401
-from nclib.dynamic.fbs import FBSConv2d, FBSNet, check_density, kept_channels, winner_take_all
+from nclib.dynamic.fbs import (FBSConv2d, FBSNet, SkippingFBS, check_density, kept_channels,
+                               winner_take_all)
 
-__all__ = ["blockdrop", "FBSConv2d", "FBSNet", "check_density", "kept_channels", "winner_take_all"]
+__all__ = ["blockdrop", "FBSConv2d", "FBSNet", "SkippingFBS", "check_density", "kept_channels",
+           "winner_take_all"]

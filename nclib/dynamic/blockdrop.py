@@ -27,7 +27,8 @@ from torch import nn
 from nclib import measure
 
 __all__ = ["residual_blocks", "PolicyNet", "bound_probabilities", "blockdrop_reward",
-           "self_critical_loss", "masked_forward", "skipping_forward", "block_macs", "policy_macs"]
+           "self_critical_loss", "masked_forward", "skipping_forward", "distinct_policies",
+           "StochasticDepth", "BlockDropNet", "block_macs", "policy_macs"]
 
 
 def residual_blocks(model: nn.Module) -> list[nn.Module]:
@@ -50,15 +51,17 @@ def _check_policy(model: nn.Module, policy: torch.Tensor, batch: int) -> torch.T
 
 
 class PolicyNet(nn.Module):
-    """A small CNN from the image to one logit per block (the paper uses a ResNet-8)."""
+    """A small CNN from the image to one logit per block (the paper uses a ResNet-8): two
+    strided convolutions, then a linear layer on the 4 x 4 pooled map, which still says
+    where the strokes are (a global average would keep only how much of each feature)."""
 
     def __init__(self, num_blocks: int, in_channels: int = 1, width: int = 8):
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, width, 3, stride=2, padding=1), nn.ReLU(),  # (B, w, 14, 14)
             nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU(),  # (B, 2w, 7, 7)
-            nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.head = nn.Linear(2 * width, num_blocks)
+            nn.AdaptiveAvgPool2d(4), nn.Flatten())  # (B, 2w x 16)
+        self.head = nn.Linear(2 * width * 16, num_blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))  # (B, K) logits
@@ -104,7 +107,7 @@ def masked_forward(model: nn.Module, x: torch.Tensor, policy: torch.Tensor) -> t
     return model.fc(model.pool(x).flatten(1))  # (B, classes)
 
 
-def _run(model: nn.Module, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+def _run(model: nn.Module, x: torch.Tensor, keep: list[bool]) -> torch.Tensor:
     x = model.stem(x)
     for k, block in enumerate(residual_blocks(model)):
         short = block.shortcut(x)
@@ -117,18 +120,74 @@ def skipping_forward(model: nn.Module, x: torch.Tensor, policy: torch.Tensor,
     """Logits running only the kept blocks. With `group`, images that share a policy run as
     one batch (one pass per distinct policy); without, image by image."""
     keep = _check_policy(model, policy, x.shape[0])
-    out = None
+    rows = keep.tolist()  # python bools: deciding a block costs no tensor op
     if group:
-        policies, which = torch.unique(keep, dim=0, return_inverse=True)  # (G, K), (B,)
-        parts = [(which == g).nonzero().flatten() for g in range(len(policies))]
+        parts: dict[tuple, list[int]] = {}
+        for b, row in enumerate(rows):
+            parts.setdefault(tuple(row), []).append(b)
+        if len(parts) == 1:  # one policy (always so at batch 1): no gathering at all
+            return _run(model, x, rows[0])
+        groups = [(list(p), torch.tensor(idx)) for p, idx in parts.items()]
     else:
-        policies, parts = keep, [torch.tensor([b]) for b in range(x.shape[0])]
-    for p, idx in zip(policies, parts):
-        logits = _run(model, x[idx], p)
+        groups = [(row, torch.tensor([b])) for b, row in enumerate(rows)]
+    out = None
+    for p, idx in groups:
+        logits = _run(model, x.index_select(0, idx), p)
         if out is None:
             out = logits.new_empty(x.shape[0], logits.shape[1])
-        out[idx] = logits
+        out.index_copy_(0, idx, logits)
     return out
+
+
+def distinct_policies(policy: torch.Tensor) -> int:
+    """How many different rows (block choices) `policy` holds: the passes a grouped batch needs."""
+    return len(torch.unique(policy.bool(), dim=0))
+
+
+class StochasticDepth(nn.Module):
+    """Training with blocks dropped at random (Huang et al., "Deep Networks with Stochastic
+    Depth", ECCV 2016): in training mode each image runs each residual block with
+    probability `survival`; in eval mode the whole network runs.
+
+    Deep ResNets tolerate a dropped block because they behave like ensembles of shorter
+    paths (Veit et al., NeurIPS 2016); a 9-block ResNet trained plainly relies on most of
+    its blocks, so BlockDrop here starts from one trained this way. One survival rate for
+    every block (the paper lowers it linearly with depth), since BlockDrop may drop any.
+    """
+
+    def __init__(self, model: nn.Module, survival: float = 0.7):
+        super().__init__()
+        residual_blocks(model)
+        if not 0 < survival <= 1:
+            raise ValueError(f"survival={survival!r}: expected a probability in (0, 1]")
+        self.model, self.survival = model, survival
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return self.model(x)
+        K = len(residual_blocks(self.model))
+        keep = torch.rand(x.shape[0], K, device=x.device) < self.survival  # (B, K)
+        return masked_forward(self.model, x, keep)
+
+
+class BlockDropNet(nn.Module):
+    """A ResNet with its policy network: the inference BlockDrop deploys.
+
+    `forward` decides each image's blocks greedily (keep-probability > 0.5, i.e. logit > 0)
+    and runs only those (`skipping_forward`, grouped by policy).
+    """
+
+    def __init__(self, model: nn.Module, policy_net: nn.Module, alpha: float = 0.8):
+        super().__init__()
+        residual_blocks(model)  # a clear error now for a network without residual blocks
+        self.model, self.policy_net, self.alpha = model, policy_net, alpha
+
+    def policy(self, x: torch.Tensor) -> torch.Tensor:
+        """Each image's greedy choice of blocks: (B, K) bool."""
+        return bound_probabilities(self.policy_net(x), self.alpha) > 0.5
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return skipping_forward(self.model, x, self.policy(x))
 
 
 def block_macs(model: nn.Module, input_shape=(1, 28, 28)) -> dict[str, object]:
