@@ -129,6 +129,12 @@ TABLES: dict[str, PaperTable] = {t.name: t for t in [
          ("Neural Architecture Search v3 max pooling", 39, 7.1e6, 4.47),
          ("Neural Architecture Search v3 max pooling + more filters", 39, 37.4e6, 3.65))),
     PaperTable(
+        "blockdrop", "Wu et al., BlockDrop: Dynamic Inference Paths in Residual Networks, CVPR "
+        "2018 (ResNet-110 on CIFAR-10: the pretrained network and BlockDrop's policy)", "CIFAR-10",
+        ("model", "blocks_total", "blocks_used", "accuracy_pct"),
+        (("ResNet-110", 54, 54, 93.2),
+         ("BlockDrop", 54, 16.9, 93.6))),
+    PaperTable(
         "fbs", "Gao et al., Dynamic Channel Pruning: Feature Boosting and Suppression, ICLR "
         "2019, Table 2 (VGG-16, increase in top-5 error at 3x / 4x / 5x speed-up)", "ImageNet",
         ("method", "dynamic", "delta_top5_3x", "delta_top5_4x", "delta_top5_5x"),
