@@ -4,10 +4,11 @@ network computing every channel, per width and density (one thread).
     python benchmarks/dynamic.py [--widths 16 32 64 128 256] [--densities 1.0 0.7 0.5]
 
 The network is `FBSNet((C, "M", C, "M", C))` on 28 x 28 digits with random weights (time
-does not depend on what the weights are). "dense" is a plain forward of the same layers
-with every channel; "skipping" is `skipping_forward`, which gathers the kept filters and
-input slices of each image. Gathering costs time, so at small widths skipping may be slower
-than computing everything.
+does not depend on what the weights are). "dense" is the plain `SmallVGG` of the same
+layers, BatchNorm folded (`fold_for_inference`), every channel computed; "skipping" is
+`SkippingFBS` (built once per density), which gathers the kept filters and input slices of
+each image. Gathering costs time, so at small widths skipping may be slower than computing
+everything.
 """
 import argparse
 import statistics
@@ -15,7 +16,9 @@ import time
 
 import torch
 
-from nclib.dynamic import FBSNet
+from nclib.dynamic import FBSNet, SkippingFBS
+from nclib.models import SmallVGG
+from nclib.pruning.surgery import fold_for_inference
 
 
 def _ms(fn, x, repeats: int) -> float:
@@ -40,14 +43,15 @@ def main() -> None:
     print(f"{'width':>5} {'density':>7} {'dense ms':>9} {'skip ms':>8} {'speed-up':>8} {'MAC ratio':>9}")
     for c in args.widths:
         torch.manual_seed(0)
-        net = FBSNet((c, "M", c, "M", c)).eval()
+        cfg = (c, "M", c, "M", c)
+        net = FBSNet(cfg).eval()
         with torch.inference_mode():
-            dense = _ms(net, x, args.repeats)
-            full_macs = net.set_density(1.0).skipping_forward(x)[1][0]
+            dense = _ms(fold_for_inference(SmallVGG(cfg).eval()), x, args.repeats)
+            full_macs = SkippingFBS(net.set_density(1.0)).forward_with_macs(x)[1][0]
             for d in args.densities:
-                net.set_density(d)
-                skip = _ms(lambda t: net.skipping_forward(t), x, args.repeats)
-                macs = net.skipping_forward(x)[1][0]
+                skipping = SkippingFBS(net.set_density(d))
+                skip = _ms(skipping, x, args.repeats)
+                macs = skipping.forward_with_macs(x)[1][0]
                 print(f"{c:>5} {d:>7.2f} {dense:>9.3f} {skip:>8.3f} {dense / skip:>7.2f}x "
                       f"{full_macs / macs:>8.2f}x", flush=True)
 

@@ -68,3 +68,22 @@ def test_the_blockdrop_claims_hold():
     time at batch 1 and in grouped batches of 64."""
     run = run_experiment("blockdrop")
     assert len(run.claims) == 4 and all(c.holds for c in run.claims), render(run)
+
+
+def test_gather_cost_rows_count_the_kept_channels():
+    """One row per width: ceil(d x C) channels kept, the MAC ratio (C / k)^2, two timings."""
+    rows = E.gather_cost(widths=(16, 40), density=0.7, size=5, repeats=2)
+    assert [r["channels"] for r in rows] == [16, 40] and [r["kept"] for r in rows] == [12, 28]
+    assert rows[1]["mac_ratio"] == pytest.approx((40 / 28) ** 2)
+    assert all(r["dense_ms"] > 0 and r["skipping_ms"] > 0 for r in rows)
+    assert rows[0]["speedup"] == pytest.approx(rows[0]["dense_ms"] / rows[0]["skipping_ms"])
+
+
+def test_per_image_ms_times_every_model_and_restores_the_threads():
+    """A figure per model, in order; eight convolutions take longer than one; threads come back."""
+    threads = torch.get_num_threads()
+    one = torch.nn.Sequential(torch.nn.Conv2d(1, 32, 3, padding=1))
+    eight = torch.nn.Sequential(*[torch.nn.Conv2d(1 if i == 0 else 32, 32, 3, padding=1) for i in range(8)])
+    ms = E.per_image_ms([one, eight], torch.randn(6, 1, 28, 28), rounds=2)
+    assert len(ms) == 2 and 0 < ms[0] < ms[1]
+    assert torch.get_num_threads() == threads

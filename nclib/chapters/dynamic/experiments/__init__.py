@@ -12,14 +12,14 @@ is 0.1 point of accuracy. Importing this package registers the chapter's zoo ent
 """
 from nclib.chapters.dynamic.experiments.fbs import (
     BASE, CFG, DENSITIES, FINE_TUNE, INPUT, LASSO, REDUCTIONS, SPARSITIES, base_name, dense_for_inference,
-    density_for, fbs_macs, fbs_model, fbs_name, run_fbs, skipping_difference, static_model,
+    density_for, fbs_macs, fbs_model, gather_cost, fbs_name, run_fbs, skipping_difference, static_model,
     static_name, static_sparsity_for)
 from nclib.chapters.dynamic.experiments.blockdrop import (
     GAMMA, GAMMAS, POLICY, RESNET, blockdrop_net, for_inference, num_blocks, per_image_ms, policy_name,
     resnet, resnet_name, run_blockdrop)
 
 __all__ = ["BASE", "CFG", "DENSITIES", "FINE_TUNE", "INPUT", "LASSO", "REDUCTIONS", "SPARSITIES", "base_name",
-           "dense_for_inference", "density_for", "fbs_macs", "fbs_model", "fbs_name", "run_fbs",
+           "dense_for_inference", "density_for", "gather_cost", "fbs_macs", "fbs_model", "fbs_name", "run_fbs",
            "skipping_difference", "static_model", "static_name", "static_sparsity_for", "GAMMA",
            "GAMMAS", "POLICY", "RESNET", "blockdrop_net", "for_inference", "num_blocks", "per_image_ms",
            "policy_name", "resnet", "resnet_name", "run_blockdrop"]

@@ -116,29 +116,34 @@ def for_inference(pair: blockdrop.BlockDropNet) -> blockdrop.BlockDropNet:
     return blockdrop.BlockDropNet(fold_for_inference(pair.model), pair.policy_net, pair.alpha).eval()
 
 
-def per_image_ms(model: nn.Module, images: torch.Tensor, rounds: int = 3) -> float:
-    """Mean milliseconds per image, the images run one at a time (batch 1, each with its own
-    policy), one thread; the fastest of `rounds` passes over them."""
+def per_image_ms(models, images: torch.Tensor, rounds: int = 5) -> list[float]:
+    """Each model's mean milliseconds per image, the images run one at a time (batch 1, each
+    with its own policy), one thread, freed memory kept for reuse; the fastest of `rounds`
+    passes over them, the models taking turns in every round (so a slow spell of the
+    machine hits them alike)."""
     old = torch.get_num_threads()
     torch.set_num_threads(1)
-    model.eval()
-    best = float("inf")
+    measure.keep_freed_memory()
+    best = [float("inf")] * len(models)
     try:
         with torch.inference_mode():
-            for x in images[:5]:
-                model(x[None])  # warm-up
+            for model in models:
+                model.eval()
+                for x in images[:5]:
+                    model(x[None])  # warm-up
             for _ in range(rounds):
-                t0 = time.perf_counter()
-                for x in images:
-                    model(x[None])
-                best = min(best, (time.perf_counter() - t0) * 1000 / len(images))
+                for i, model in enumerate(models):
+                    t0 = time.perf_counter()
+                    for x in images:
+                        model(x[None])
+                    best[i] = min(best[i], (time.perf_counter() - t0) * 1000 / len(images))
     finally:
         torch.set_num_threads(old)
     return best
 
 
 def run_blockdrop(run: Run, gammas=GAMMAS, get_resnet=resnet, get_pair=blockdrop_net,
-                  timed_images: int = 100, rounds: int = 3) -> dict:
+                  timed_images: int = 100, rounds: int = 5) -> dict:
     """Accuracy, blocks, MACs, distinct policies and latency of BlockDrop against the full
     ResNet; the trade-off over `gammas`; the claims."""
     test = data.loaders("mnist").test
@@ -161,7 +166,7 @@ def run_blockdrop(run: Run, gammas=GAMMAS, get_resnet=resnet, get_pair=blockdrop
             f"{full_macs:,} / {r['macs']:,.0f}", "MACs")
     run.row("distinct policies on the 1,000 test digits", None, r["distinct"], "")
     full_f, pair_f = fold_for_inference(full), for_inference(pair)
-    ms_full, ms_bd = per_image_ms(full_f, X[:timed_images], rounds), per_image_ms(pair_f, X[:timed_images], rounds)
+    ms_full, ms_bd = per_image_ms([full_f, pair_f], X[:timed_images], rounds)
     batch = X[:64]
     lat = measure.best_latencies([full_f, pair_f], inputs=batch, rounds=rounds, repeats=10)
     speed1, speed64 = ms_full / ms_bd, lat[0].median_ms / lat[1].median_ms

@@ -18,6 +18,8 @@ are big enough; at (64, M, 128, M, 128) the 2x model ran at 0.9-1.0x of dense he
 from __future__ import annotations
 
 import copy
+import statistics
+import time
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +43,7 @@ INPUT = (1, 28, 28)
 
 __all__ = ["CFG", "BASE", "FINE_TUNE", "LASSO", "REDUCTIONS", "INPUT", "base_name", "fbs_name",
            "static_name", "DENSITIES", "SPARSITIES", "fbs_macs", "density_for", "static_sparsity_for", "fbs_model",
-           "static_model", "dense_for_inference", "skipping_difference", "run_fbs"]
+           "static_model", "dense_for_inference", "skipping_difference", "gather_cost", "run_fbs"]
 
 
 def base_name() -> str:
@@ -195,6 +197,45 @@ def skipping_difference(net: FBSNet, x: torch.Tensor, dtype: torch.dtype = torch
     net = copy.deepcopy(net).to(dtype).eval()
     with torch.no_grad():
         return (net(x.to(dtype)) - SkippingFBS(net)(x.to(dtype))).abs().max().item()
+
+
+def _median_ms(fn, repeats: int) -> float:
+    with torch.inference_mode():
+        for _ in range(3):
+            fn()
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(1000 * (time.perf_counter() - t0))
+    return statistics.median(times)
+
+
+def gather_cost(widths=(16, 32, 64, 128, 256), density: float = 0.7, size: int = 14,
+                repeats: int = 30) -> list[dict]:
+    """Batch-1 time of one 3 x 3 convolution of C channels to C on a `size` x `size` map,
+    dense against the skipping way (gather ceil(d x C) filters and their input slices, then
+    convolve only those), one thread; random weights (time does not depend on them)."""
+    rows, g, old = [], torch.Generator().manual_seed(0), torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for c in widths:
+            w, x = torch.randn(c, c, 3, 3, generator=g), torch.randn(1, c, size, size, generator=g)
+            k = kept_channels(c, density)
+            keep_in, keep_out = torch.randperm(c, generator=g)[:k], torch.randperm(c, generator=g)[:k]
+            x_kept = x.index_select(1, keep_in)
+
+            def dense(w=w, x=x):
+                return F.conv2d(x, w, padding=1)
+
+            def skipping(w=w, x_kept=x_kept, keep_in=keep_in, keep_out=keep_out):
+                return F.conv2d(x_kept, w.index_select(0, keep_out).index_select(1, keep_in), padding=1)
+            ms = [_median_ms(f, repeats) for f in (dense, skipping)]
+            rows.append(dict(channels=c, kept=k, dense_ms=ms[0], skipping_ms=ms[1],
+                             speedup=ms[0] / ms[1], mac_ratio=(c / k) ** 2))
+    finally:
+        torch.set_num_threads(old)
+    return rows
 
 
 def run_fbs(run: Run, reductions=REDUCTIONS, get_base=None, get_fbs=fbs_model,
