@@ -92,3 +92,22 @@ def test_a_policy_of_the_wrong_length_and_a_plain_network_are_clear_errors():
         blockdrop.skipping_forward(net, torch.zeros(2, 1, 28, 28), torch.ones(2, 5))
     with pytest.raises(ValueError, match="residual blocks"):
         blockdrop.masked_forward(models.LeNet5(), torch.zeros(1, 1, 28, 28), torch.ones(1, 2))
+
+
+@pytest.mark.parametrize("bias", [5.0, -5.0, 0.0])
+def test_blockdrop_net_at_batch_1_and_in_a_batch_equals_masking_under_its_own_policy(bias):
+    """BlockDropNet's forward (batch 1 and batch 8) gives the masked logits of its policy,
+    with every block kept (bias +5), none kept (-5) and a mixed policy."""
+    net, policy_net = _resnet(), blockdrop.PolicyNet(6)
+    with torch.no_grad():
+        policy_net.head.bias.fill_(bias)
+        if bias == 0.0:
+            policy_net.head.bias.copy_(torch.tensor([3.0, -3.0, 3.0, -3.0, 0.0, 0.0]))
+    pair = blockdrop.BlockDropNet(net, policy_net).eval()
+    x = torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        masked = blockdrop.masked_forward(net, x, pair.policy(x))
+        one_by_one = torch.cat([pair(x[i:i + 1]) for i in range(8)])
+        assert (pair(x) - masked).abs().max() < 1e-5 and (one_by_one - masked).abs().max() < 1e-5
+    kept = pair.policy(x).float().sum(1)
+    assert (kept == 6).all() if bias > 0 else (kept == 0).all() if bias < 0 else (kept >= 2).all()
