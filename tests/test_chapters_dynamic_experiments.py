@@ -38,7 +38,8 @@ def test_run_fbs_on_small_models_reports_every_row_and_the_equality_claims():
     run = Run("fbs", "test", "test")
     out = E.run_fbs(run, reductions=(2, 4), get_base=lambda: base,
                     get_fbs=lambda r: FBSNet.from_plain(base, 1 / r),
-                    get_static=lambda r: prune_l1_filters(base, 1 - 1 / r), rounds=1)
+                    get_static=lambda r: prune_l1_filters(base, 1 - 1 / r), rounds=1,
+                    timed_images=3)
     labels = [r.label for r in run.rows]
     assert any(label.startswith("4x: FBS accuracy drop") for label in labels)
     assert any(label.startswith("2x: batch-1 speed-up") for label in labels)

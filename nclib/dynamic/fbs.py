@@ -181,8 +181,9 @@ class SkippingFBS(nn.Module):
     the masked `FBSNet.forward`, with the MACs of the kept channels only.
     """
 
-    def __init__(self, net: FBSNet):
+    def __init__(self, net: FBSNet, cache_size: int = 16):
         super().__init__()
+        self.cache_size = cache_size  # gathered filters kept per layer (see `_gathered`)
         if net.training:
             raise RuntimeError("SkippingFBS: call model.eval() first (BatchNorm must use its "
                                "running statistics)")
@@ -205,6 +206,25 @@ class SkippingFBS(nn.Module):
             w = net.classifier.weight  # (classes, C x H' x W'): channel c's H'W' inputs in a row
             self.classifier_t = w.view(w.shape[0], C, -1).permute(1, 2, 0).contiguous()  # (C, H'W', classes)
             self.classifier_bias = net.classifier.bias.clone()
+        self._cache: list[dict] = [{} for _ in self.layers]
+        self.hits = self.misses = 0
+
+    def _gathered(self, i: int, key: tuple, build):
+        """Layer i's gathered tensors for the channel sets `key`, built once: images that keep
+        the same channels (often, here) reuse them. At most `cache_size` per layer, oldest
+        dropped first; the numbers are the same either way."""
+        cache = self._cache[i]
+        hit = cache.get(key)
+        if hit is None:
+            self.misses += 1
+            hit = build()
+            if len(cache) >= self.cache_size:
+                cache.pop(next(iter(cache)))
+            if self.cache_size:
+                cache[key] = hit
+        else:
+            self.hits += 1
+        return hit
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_with_macs(x)[0]
@@ -222,20 +242,24 @@ class SkippingFBS(nn.Module):
     def _one(self, x: torch.Tensor) -> tuple[torch.Tensor, int]:
         """One image: x holds only the channels `idx` of the layer's full input."""
         idx = torch.arange(x.shape[1])
+        idx_key: tuple = ("all", x.shape[1])
         macs = 0
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
             if not isinstance(layer, dict):  # oneDNN's pooling is ~6x faster channels-last
                 x = layer(x.contiguous(memory_format=torch.channels_last))
                 continue
-            W_s = layer["saliency_t"].index_select(0, idx)  # (k_in, C_out): a skipped mean is 0
+            W_s = self._gathered(i, (idx_key,), lambda: layer["saliency_t"].index_select(0, idx))  # (k_in, C_out)
             s = torch.relu(torch.addmv(layer["saliency_bias"], W_s.t(), x.mean((0, 2, 3))))  # (C_out,)
-            keep = s.topk(layer["k"], sorted=False).indices  # (k_out,) winner-take-all
+            keep = s.topk(layer["k"], sorted=False).indices.sort().values  # (k_out,) winner-take-all
+            keep_key = tuple(keep.tolist())
             macs += W_s.numel()  # the predictor, on the kept inputs
-            W = layer["weight"].index_select(0, keep).index_select(1, idx)  # (k_out, k_in, K, K)
-            y = F.conv2d(x, W, layer["bias"].index_select(0, keep), layer["stride"], layer["padding"])
+            W, b = self._gathered(i, (idx_key, keep_key), lambda: (  # (k_out, k_in, K, K), (k_out,)
+                layer["weight"].index_select(0, keep).index_select(1, idx), layer["bias"].index_select(0, keep)))
+            y = F.conv2d(x, W, b, layer["stride"], layer["padding"])
             macs += W.numel() * y.shape[2] * y.shape[3]  # (1, k_out, H', W') computed
             x = y.mul_(s.index_select(0, keep)[:, None, None]).relu_()  # boosted by saliency
-            idx = keep
-        W_c = self.classifier_t.index_select(0, idx).flatten(0, 1)  # (k H'W', classes)
+            idx, idx_key = keep, keep_key
+        W_c = self._gathered(len(self.layers) - 1, ("classifier", idx_key),
+                             lambda: self.classifier_t.index_select(0, idx).flatten(0, 1))  # (k H'W', classes)
         macs += W_c.numel()
         return torch.addmv(self.classifier_bias, W_c.t(), x[0].flatten())[None], macs

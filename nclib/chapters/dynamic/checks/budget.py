@@ -22,12 +22,15 @@ from nclib.train import evaluate
 __all__ = ["choose_density", "measure_density", "MAC_BUDGET", "MIN_ACCURACY", "NETWORK"]
 
 NETWORK = "dyn-fbs-4x"
-# The budget: 5x fewer MACs than the dense SmallVGG (58,379,776 per digit). Measured on
-# dyn-fbs-4x (fine-tuned at density 0.49, 4x fewer), with no retraining: density 0.44 needs
-# 11,773,267 MACs (over), 0.43 needs 11,316,222 at 94.5% (passes), 0.42 reaches 92.8%, 0.40
-# 89.8% and 0.35 62.5%: on a grid of 0.01 only the highest density within the budget passes.
+# The budget: 5x fewer MACs than the dense SmallVGG (58,379,776 per digit). Density 0.44
+# needs 11,773,267 MACs (over), 0.43 needs 11,316,222 (within): the decision is the highest
+# density within the budget. How much accuracy a lower density costs depends on the zoo
+# model's training, which differs with the thread count that trained it (floating-point
+# sums in another order). Measured on dyn-fbs-4x (fine-tuned at 0.49) trained with 1 thread
+# (as CI and a 2-core laptop do) / with 2 threads: 0.43 reaches 96.4% / 94.5%, 0.40 94.3% /
+# 89.8%, 0.35 85.1% / 62.5%. The bar leaves a point of margin at 0.43 for either.
 MAC_BUDGET = 58_379_776 // 5
-MIN_ACCURACY = 0.935  # 94.5% at 0.43 clears it by 10 test digits; 0.42's 92.8% does not
+MIN_ACCURACY = 0.93
 
 
 def measure_density(net: FBSNet, density: float) -> tuple[int, float]:
