@@ -34,7 +34,7 @@ def test_json_has_the_documented_schema(tmp_path):
     assert [set(d) for d in data] == [{"submission", "score", "max_score", "release", "tasks", "error"}] * 2
     assert data[0]["release"] is None and data[1]["release"] == "0.1.0"
     assert data[0]["tasks"][1] == {"task": "ch.two", "points": 0, "max_points": 1, "status": "failed",
-                                   "reason": "expected 3, got 4"}
+                                   "reason": "expected 3, got 4", "measures": {}}
     assert data[1]["error"] == "cell 2 ran past the 8 s cell limit" and data[0]["error"] is None
 
 

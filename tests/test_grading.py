@@ -151,7 +151,7 @@ def test_cli_writes_json_and_csv(tmp_path, capsys):
     data = json.loads(out_json.read_text())
     assert set(data[0]) == {"submission", "score", "max_score", "release", "tasks", "error"}
     assert data[0]["release"] is None  # not a notebook: no metadata to read a release from
-    assert set(data[0]["tasks"][0]) == {"task", "points", "max_points", "status", "reason"}
+    assert set(data[0]["tasks"][0]) == {"task", "points", "max_points", "status", "reason", "measures"}
     rows = list(csv.DictReader(out_csv.open()))
     assert rows[0]["score"] == "0" and rows[0]["overview.linear_params status"] == "error"
     assert f"bad_00_overview.ipynb: 0/{MAX_SCORE}" in capsys.readouterr().out

@@ -21,13 +21,14 @@ printed and written as JSON and CSV by `nclib.course.report`.
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
 
-from nclib.course import checking, report, sandbox
+from nclib.course import checking, filetasks, leaderboard, report, sandbox
 from nclib.course.build import check_tasks, notebook_tasks
 from nclib.course.report import NOT_IN_RELEASE, SubmissionResult, TaskScore
 from nclib.course.sandbox import Limits
@@ -211,8 +212,9 @@ def _add_not_in_release(result: SubmissionResult, version: str, keys: list[str],
 
 # ---------------------------------------------------------------- grading
 def grade_one(path: str | Path, release: str | Path | None = None, limits: Limits = Limits(),
-              threads: int | None = None) -> SubmissionResult:
-    """Grade one notebook in a scratch folder, in its own worker process and kernel."""
+              threads: int | None = None, context: dict | None = None) -> SubmissionResult:
+    """Grade one notebook in a scratch folder, in its own worker process and kernel; its file
+    tasks (`nclib.course.filetasks`) on the files it wrote, in a process of the grader's."""
     path = Path(path)
     t0 = time.perf_counter()
     release = Path(release) if release else default_release()
@@ -230,12 +232,17 @@ def grade_one(path: str | Path, release: str | Path | None = None, limits: Limit
         return SubmissionResult(str(path), 0, 0, [], str(e), time.perf_counter() - t0)
     version, missing = tasks_not_in_release(nb, release_nb)
     graded, positions = prepare(nb, release_nb, missing)
-    for keys in positions.values():  # the task table must know every released task
-        for key in keys:
-            getattr(checking.check, key.split(".")[0], None)
-    state, total_timeout = sandbox.execute(graded, path, positions.keys(), limits, threads)
-    result = _score(path, positions, state, limits, total_timeout,
-                    [c.source for c in graded.cells])
+    # the task table must know every released task: file_tasks imports their chapters' checks
+    files = filetasks.file_tasks(k for keys in positions.values() for k in keys)
+    with tempfile.TemporaryDirectory(prefix="nclib-handed-in-") as handed:
+        state, total_timeout = sandbox.execute(graded, path, positions.keys(), limits, threads,
+                                               collect=sorted({t.file for t in files.values()}),
+                                               into=Path(handed))
+        result = _score(path, positions, state, limits, total_timeout,
+                        [c.source for c in graded.cells])
+        if files:
+            filetasks.rescore(result, files, Path(handed), (state or {}).get("files", {}), context,
+                              limits.cell_seconds, limits.memory_gib)
     if missing:
         _add_not_in_release(result, version, missing, release_nb)
     result.release, result.seconds = version, time.perf_counter() - t0
@@ -253,14 +260,14 @@ def _expand(paths: list[str]) -> list[Path]:
 
 
 def grade(paths: list[str | Path], jobs: int = 1, release: str | Path | None = None,
-          limits: Limits = Limits()) -> list[SubmissionResult]:
+          limits: Limits = Limits(), context: dict | None = None) -> list[SubmissionResult]:
     """Grade notebooks (folders are searched for .ipynb files), `jobs` at a time."""
     files = _expand([str(p) for p in paths])
     if jobs < 1:
         raise ValueError(f"jobs={jobs!r}: expected a positive integer")
     threads = 1 if jobs > 1 else None  # parallel kernels must not fight over cores
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(lambda f: grade_one(f, release, limits, threads), files))
+        return list(pool.map(lambda f: grade_one(f, release, limits, threads, context), files))
 
 
 # ---------------------------------------------------------------- the command
@@ -279,6 +286,8 @@ def add_parser(sub) -> None:
     p.add_argument("--memory", type=float, default=Limits.memory_gib,
                    help="GiB of memory a notebook may use (default %(default)s)")
     p.add_argument("--release", help="the release's exercises folder or one exercise notebook")
+    p.add_argument("--test-data", help="held-out test data for the file tasks (an .npz of x, y)")
+    p.add_argument("--leaderboard", help="rank the submissions and write the table to this CSV file")
     p.set_defaults(func=_cli)
 
 
@@ -287,15 +296,16 @@ def _cli(args) -> int:
                         ("--memory", args.memory), ("-j", args.jobs)):
         if value <= 0:
             raise ValueError(f"{name}={value}: expected a positive number")
-    missing = [p for p in args.paths if not Path(p).exists()]
+    missing = [p for p in args.paths + [args.test_data or "."] if not Path(p).exists()]
     if missing:
         raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
-    for out in (args.json, args.csv):
+    for out in (args.json, args.csv, args.leaderboard):
         if out and Path(out).resolve() in {p.resolve() for p in _expand(args.paths)}:
             raise ValueError(f"{out}: would overwrite a submission")
     limits = Limits(cell_seconds=min(args.cell_timeout, args.timeout), total_seconds=args.timeout,
                     memory_gib=args.memory)
-    results = grade(args.paths, jobs=args.jobs, release=args.release, limits=limits)
+    context = {"test_data": str(Path(args.test_data).resolve()) if args.test_data else None}
+    results = grade(args.paths, jobs=args.jobs, release=args.release, limits=limits, context=context)
     if not results:
         raise FileNotFoundError(f"no notebooks found in {', '.join(args.paths)}")
     print(report.render(results))
@@ -303,4 +313,8 @@ def _cli(args) -> int:
         report.write_json(results, args.json)
     if args.csv:
         report.write_csv(results, args.csv)
+    if args.leaderboard:
+        rows = leaderboard.rank(results)
+        leaderboard.write_csv(rows, args.leaderboard)
+        print("\n" + leaderboard.render(rows))
     return 0

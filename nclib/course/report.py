@@ -1,8 +1,9 @@
 """What grading produces and how it is written: the result records, the table, JSON and CSV.
 
 `--json` writes a list with one object per submission, `{"submission", "score",
-"max_score", "release", "tasks": [{"task", "points", "max_points", "status", "reason"}],
-"error"}`; `--csv` writes one row per submission (for an LMS): score, max_score, error,
+"max_score", "release", "tasks": [{"task", "points", "max_points", "status", "reason",
+"measures"}], "error"}` ("measures": what a file task measured, `nclib.course.filetasks`,
+else {}); `--csv` writes one row per submission (for an LMS): score, max_score, error,
 release, then each task's points and status. `release` is the course release the
 submission's metadata records (null / empty when it records none). A task of the current
 release that the submission's older release lacks has the status `not_in_release`, 0 points
@@ -27,6 +28,7 @@ class TaskScore:
     max_points: float
     status: str
     reason: str
+    measures: dict[str, float] = field(default_factory=dict)  # what a file task measured
 
 
 @dataclass

@@ -45,7 +45,8 @@ class Limits:
 
 # ---------------------------------------------------------------- parent side
 def execute(notebook: nbformat.NotebookNode, submission: Path, keep: Iterable[int],
-            limits: Limits = Limits(), threads: int | None = None) -> tuple[dict | None, bool]:
+            limits: Limits = Limits(), threads: int | None = None, collect: Iterable[str] = (),
+            into: Path | None = None, collect_bytes: int = 20 * 2**20) -> tuple[dict | None, bool]:
     """Run `notebook` in a scratch copy of `submission`'s folder, in its own worker and kernel.
 
     Args:
@@ -53,6 +54,11 @@ def execute(notebook: nbformat.NotebookNode, submission: Path, keep: Iterable[in
         submission: the submitted file; its folder is copied, the file itself never changed.
         keep: indices of the cells whose outputs the caller wants back.
         threads: NCLIB_THREADS and OMP_NUM_THREADS of the kernel (default: inherited).
+        collect, into: files (names relative to the notebook's folder) that the run must
+            write: removed from the scratch copy before it, copied out of the scratch folder
+            into `into` after it, before the folder is removed: plain files of
+            at most `collect_bytes` only (never a link). state["files"] records, per name,
+            its size in bytes, or why it was not copied ("missing", "not a plain file").
 
     Returns:
         (state, total_timeout): the worker's state (see `_worker`), or None when it left none,
@@ -63,6 +69,8 @@ def execute(notebook: nbformat.NotebookNode, submission: Path, keep: Iterable[in
     state, total_timeout = None, False
     try:
         target = copy_submission(submission, scratch)
+        for name in collect:  # a file to collect must be one this run writes, not a stale copy
+            (scratch / name).unlink(missing_ok=True)
         nbformat.write(notebook, target)
         env = dict(os.environ, MPLBACKEND="agg", PYTHONUNBUFFERED="1", NCLIB_GRADING="1")
         if threads:
@@ -100,9 +108,25 @@ def execute(notebook: nbformat.NotebookNode, submission: Path, keep: Iterable[in
         if state is None and not total_timeout:
             tail = (stderr or b"").decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
             state = {"crash": f"the grading worker exited with code {proc.returncode}: {tail[0][:300]}"}
+        files = {name: _collect(scratch / name, into, collect_bytes) for name in collect}
+        if files:
+            state = dict(state or {}, files=files)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return state, total_timeout
+
+
+def _collect(src: Path, into: Path | None, limit: int) -> int | str:
+    """Copy `src` (a plain file, not a link, of at most `limit` bytes) into `into`."""
+    if src.is_symlink() or (src.exists() and not src.is_file()):
+        return "not a plain file"
+    if not src.exists():
+        return "missing"
+    size = src.stat().st_size
+    if into is not None and size <= limit:
+        into.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, into / src.name)
+    return size
 
 
 def copy_submission(path: Path, scratch: Path) -> Path:
