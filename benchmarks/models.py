@@ -11,7 +11,7 @@ import torch
 import nclib
 from nclib import data, measure, models, train
 
-SHAPES = {"lenet300": (1, 28, 28), "lenet5": (1, 28, 28), "vgg_small": (1, 28, 28),
+SHAPES = {"lenet300": (1, 28, 28), "mlp": (1, 28, 28), "lenet5": (1, 28, 28), "lenet": (1, 28, 28), "vgg_small": (1, 28, 28),
           "resnet_small": (1, 28, 28), "mobilenet_v1": (3, 224, 224)}
 
 

@@ -4,6 +4,8 @@
   Connections for Efficient Neural Networks" (NIPS 2015): 266,610 and 431,080 parameters.
 * `MLP`: a fully connected classifier of any widths; chapter 02's student is
   784-30-30-10 (24,790 parameters), the "30 units per layer" of Hinton et al. 2015.
+* `LeNet`: LeNet-5's shape at any width (ReLU after every layer but the last); the capstone's
+  small student is ``LeNet((8, 16), 64)``: 20,522 parameters.
 * `SmallVGG`: a VGG-style CNN with BatchNorm, for filter pruning on 28x28 inputs.
 * `SmallResNet`: a ResNet with a flat list of residual blocks, for dynamic computation.
 * `MobileNetV1`: Howard et al., "MobileNets" (arXiv 1704.04861, 2017), Table 1, with the
@@ -19,7 +21,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-__all__ = ["LeNet300100", "MLP", "LeNet5", "SmallVGG", "SmallResNet", "BasicBlock", "MobileNetV1",
+__all__ = ["LeNet300100", "MLP", "LeNet5", "LeNet", "SmallVGG", "SmallResNet", "BasicBlock", "MobileNetV1",
            "MODELS", "create"]
 
 
@@ -78,6 +80,33 @@ class LeNet5(nn.Module):
         x = torch.max_pool2d(self.conv1(x), 2)  # (B, 20, 12, 12)
         x = torch.max_pool2d(self.conv2(x), 2)  # (B, 50, 4, 4)
         x = torch.relu(self.fc1(x.flatten(1)))  # (B, 500)
+        return self.fc2(x)  # (B, classes)
+
+
+class LeNet(nn.Module):
+    """LeNet-5's layout at any width: conv 5x5 channels[0] -> ReLU -> maxpool -> conv 5x5
+    channels[1] -> ReLU -> maxpool -> fc hidden -> ReLU -> fc classes, on 28x28 inputs.
+
+    Unlike `LeNet5` (Caffe's, no ReLU after its convolutions) every hidden layer has one.
+    """
+
+    def __init__(self, channels: tuple[int, int] = (8, 16), hidden: int = 64, num_classes: int = 10,
+                 in_channels: int = 1):
+        super().__init__()
+        channels = tuple(channels)
+        if len(channels) != 2 or any(not isinstance(c, int) or c < 1 for c in channels):
+            raise ValueError(f"channels={channels!r}: expected two positive conv widths")
+        if not isinstance(hidden, int) or hidden < 1:
+            raise ValueError(f"hidden={hidden!r}: expected a positive number of units")
+        self.conv1 = nn.Conv2d(in_channels, channels[0], 5)
+        self.conv2 = nn.Conv2d(channels[0], channels[1], 5)
+        self.fc1 = nn.Linear(channels[1] * 4 * 4, hidden)
+        self.fc2 = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.max_pool2d(torch.relu(self.conv1(x)), 2)  # (B, channels[0], 12, 12)
+        x = torch.max_pool2d(torch.relu(self.conv2(x)), 2)  # (B, channels[1], 4, 4)
+        x = torch.relu(self.fc1(x.flatten(1)))  # (B, hidden)
         return self.fc2(x)  # (B, classes)
 
 
@@ -225,6 +254,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "lenet300": LeNet300100,
     "mlp": MLP,
     "lenet5": LeNet5,
+    "lenet": LeNet,
     "vgg_small": SmallVGG,
     "resnet_small": SmallResNet,
     "mobilenet_v1": MobileNetV1,

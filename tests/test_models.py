@@ -23,6 +23,19 @@ def test_mlp_widths_set_its_layers():
     assert m(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
 
 
+def test_lenet_widths_set_its_layers():
+    """LeNet((8, 16), 64) is LeNet-5's layout at 8/16 filters and 64 units: 20,522 parameters."""
+    m = models.create("lenet")
+    assert (m.conv1.out_channels, m.conv2.out_channels, m.fc1.out_features) == (8, 16, 64)
+    assert count_params(m) == (25 * 8 + 8) + (25 * 8 * 16 + 16) + (256 * 64 + 64) + (64 * 10 + 10)
+    assert m(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+    assert count_params(models.LeNet((20, 50), 500)) == 431_080  # LeNet-5's widths
+    with pytest.raises(ValueError, match="channels"):
+        models.LeNet((8,), 64)
+    with pytest.raises(ValueError, match="hidden=0"):
+        models.LeNet((8, 16), 0)
+
+
 @pytest.mark.parametrize("name", ["vgg_small", "resnet_small"])
 def test_small_cnns_run_on_mnist_shapes(name):
     """The small VGG and ResNet map (B, 1, 28, 28) to (B, 10) and have BatchNorm."""
