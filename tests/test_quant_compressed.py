@@ -186,6 +186,24 @@ def test_existing_file_is_kept_unless_overwrite(tmp_path):
     assert compressed.load_compressed(path).fc1.weight.shape == (300, 784)
 
 
+def test_pruned_model_with_masks_saves_as_its_baked_form(tmp_path):
+    """A model that still carries pruning masks is saved as if baked: the file loads, computes
+    what the masked model computes and has the baked model's bytes (the mask is its zeros)."""
+    from nclib.pruning import magnitude
+
+    torch.manual_seed(0)
+    model = models.LeNet((8, 16), 32).eval()
+    magnitude.prune_model(model, {"conv2": 0.6, "fc1": 0.8})
+    with torch.no_grad():  # a removed weight made nonzero again is still saved as a zero
+        model.fc1.weight[~model.fc1.weight_mask] = 1.0
+    n = compressed.save_compressed(model, tmp_path / "masked.nclib")
+    loaded = compressed.load_compressed(tmp_path / "masked.nclib")
+    x = _x()
+    assert torch.equal(model(x), loaded(x))  # the forward pre-hook re-zeroed fc1 first
+    assert not any(k.endswith("weight_mask") for k in loaded.state_dict())
+    assert n == compressed.save_compressed(magnitude.bake(model), tmp_path / "baked.nclib")
+
+
 def test_unsupported_model_names_the_layer(tmp_path):
     """A model with a layer the format does not hold: ValueError naming it, and no file written."""
     model = nn.Sequential(nn.Linear(4, 4), nn.GELU())

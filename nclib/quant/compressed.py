@@ -87,6 +87,9 @@ def _encode_weight(w: Writer, layer: nn.Module, name: str, bits: int, how: Codin
         rec["labels"] = w.stream(labels.flatten().numpy(), width, how)
         return rec
     weight = layer.weight.detach().cpu().float()
+    mask = getattr(layer, "weight_mask", None)  # a pruning mask (nclib.pruning): its zeros
+    if isinstance(mask, torch.Tensor):
+        weight = weight * mask.cpu()
     gaps, values = coding.encode_relative(weight, bits)
     if gaps.numel() * (32 + bits) < weight.numel() * 32:
         return {"kind": "relative", "index_bits": bits, "gaps": w.stream(gaps.numpy(), bits, how),
@@ -150,10 +153,13 @@ def _encode_model(model: nn.Module, index_bits, how: Coding) -> tuple[list[dict]
 
 
 def _plain_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The state_dict a plain copy of `model` has: a shared weight appears as ``weight``."""
+    """The state_dict a plain copy of `model` has: a shared weight appears as ``weight``, and a
+    pruned layer's mask (``weight_mask``) is left out: its zeros are in the weight."""
+    masks = {f"{name}.weight_mask" if name else "weight_mask" for name, layer, _ in _compressible(model)
+             if isinstance(getattr(layer, "weight_mask", None), torch.Tensor)}
     state = {}
     for key, t in model.state_dict().items():
-        if ".parametrizations." in f".{key}":
+        if ".parametrizations." in f".{key}" or key in masks:
             continue
         state[key] = t
     for name, layer, _ in _compressible(model):
