@@ -56,9 +56,9 @@ def pareto(points: Sequence, front_points: Sequence, budget: tuple[int, float] |
         mine = [p for p in points if p.chapter == ch]
         ax.plot([p.bytes for p in mine], [100 * p.accuracy for p in mine], "o", color=cmap(i % 10),
                 label=ch, ms=6)
-    for p in points:
-        ax.annotate(p.label, (p.bytes, 100 * p.accuracy), textcoords="offset points", xytext=(4, 3),
-                    fontsize=6)
+    for i, p in enumerate(sorted(points, key=lambda p: p.bytes)):  # labels alternate above and below
+        ax.annotate(p.label, (p.bytes, 100 * p.accuracy), textcoords="offset points",
+                    xytext=(4, 4 if i % 2 else -9), fontsize=6)
     ax.plot([p.bytes for p in front_points], [100 * p.accuracy for p in front_points], "-",
             color="gray", lw=1, zorder=0, label="front")
     ax.set_xscale("log")
