@@ -47,6 +47,21 @@ def test_a_small_untrained_model_passes_bytes_and_fails_accuracy_with_its_figure
     assert r.status == "failed" and "below the bar" in r.reason and 0 <= m["accuracy"] < 0.5
 
 
+def test_the_dense_lenet5_fails_bytes_and_latency_with_its_measured_figures(tmp_path):
+    """Handing in the dense model: bytes fail with the file's size in the reason, latency fails
+    at about 1x (it is the reference itself), accuracy passes (the budgets are about size and speed)."""
+    from nclib import zoo
+
+    path = tmp_path / capstone.FILE
+    size = save_compressed(zoo.trained(capstone.DENSE, progress=False), path)
+    r, m = capstone.bytes_budget.grade_file(path)
+    assert r.status == "failed" and f"{size:,} bytes on disk" in r.reason and m["bytes"] == size > 100 * capstone.MAX_BYTES
+    r, m = capstone.latency_budget.grade_file(path)
+    assert r.status == "failed" and "too slow" in r.reason and 0.7 < m["latency_ratio"] < 1.4
+    r, m = capstone.accuracy_budget.grade_file(path)
+    assert r.status == "passed" and m["accuracy"] >= capstone.MIN_ACCURACY
+
+
 def test_missing_corrupt_and_pickled_files_fail_with_a_reason_and_run_nothing(tmp_path):
     """No file: not attempted; a flipped byte: corrupt; a pickle that would run code: refused,
     and the file the pickle would create does not appear."""
@@ -172,6 +187,9 @@ def test_the_leaderboard_ranks_by_score_then_the_declared_measures_and_shares_ti
                                                       (5, "big"), (6, "missing")]
     assert leaderboard.measure_order(results) == capstone.MEASURES  # read from the tasks themselves
     assert "leaderboard (top 3 of 6)" in leaderboard.render(rows, top=3)
+    board = leaderboard.render([leaderboard.rank([_result("x", 1, bytes=10, latency_ratio=0.3, accuracy=0.9)])[0]])
+    header = board.splitlines()[1].split()
+    assert header[-3:] == ["accuracy", "bytes", "latency_ratio"]  # columns in the order they rank
 
 
 def test_the_command_writes_the_leaderboard_and_refuses_missing_test_data(graded, tmp_path, capsys):

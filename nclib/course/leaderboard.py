@@ -50,9 +50,13 @@ def _measures(r: SubmissionResult) -> dict[str, float]:
 
 
 def rank(results: list[SubmissionResult], order: dict[str, str] | None = None) -> list[Row]:
-    """The submissions, best first, with competition ranks."""
+    """The submissions, best first, with competition ranks; each row's measures in the
+    order they rank by (so the table's columns read left to right as the ranking does)."""
     order = measure_order(results) if order is None else order
-    rows = [Row(0, r.submission, r.score, r.max_score, _measures(r), r.error) for r in results]
+    first = {name: i for i, name in enumerate(order)}
+    rows = [Row(0, r.submission, r.score, r.max_score,
+                dict(sorted(_measures(r).items(), key=lambda kv: first.get(kv[0], len(first)))), r.error)
+            for r in results]
 
     def key(row: Row) -> tuple:
         parts: list = [-row.score]
