@@ -182,6 +182,21 @@ def test_hinton_on_mnist_files_trains_on_every_training_digit(mnist_root, monkey
     assert len(out["claims"]) == 3
 
 
+def test_capstone_order_on_mnist_files_trains_its_own_teacher(mnist_root, monkeypatch, capsys):
+    """capstone-order on the files: no zoo model (the SmallVGG teacher is trained on the files),
+    a row per order, the difference and the claim (tiny scale: one seed, one epoch a phase)."""
+    from nclib.chapters.capstone.experiments import order
+
+    monkeypatch.setattr(order, "FULL", order.Scale(seeds=(0,), phase1_epochs=1, phase2_epochs=1))
+    _no_zoo(monkeypatch)
+    out = _mnist_json(capsys, mnist_root, "capstone-order")
+    assert out["dataset"] == _dataset_line(mnist_root)
+    labels = [r["label"] for r in out["rows"]]
+    assert [label.split(":")[0] for label in labels if ": test accuracy" in label] == list(order.ORDERS)
+    assert any(label.startswith("distil-prune minus prune-distil") for label in labels)
+    assert len(out["claims"]) == 1
+
+
 def test_missing_mnist_file_gives_load_torchvisions_error(mnist_root, tmp_path, capsys):
     """A missing file stops the run before it trains, with load_torchvision's message naming the file and
     the folder, and a non-zero exit."""
@@ -197,7 +212,7 @@ def test_missing_mnist_file_gives_load_torchvisions_error(mnist_root, tmp_path, 
 @pytest.mark.parametrize("argv, match", [
     (["thinet", "--dataset", "mnist", "--root", "."],
      "--dataset mnist: thinet runs on bundled only; the experiments that accept --dataset mnist: "
-     "ensemble, han2015-lenet300, han2015-lenet5, hinton2015, lowrank-lenet300"),
+     "capstone-order, ensemble, han2015-lenet300, han2015-lenet5, hinton2015, lowrank-lenet300"),
     (["lowrank-lenet300", "--dataset", "mnist"], "--dataset mnist needs --root DIR"),
     (["lowrank-lenet300", "--root", "."], "--root .: only --dataset mnist reads files"),
     (["lowrank-lenet300", "--device", "cuda"], "device='cuda': CUDA is not available"),
@@ -214,7 +229,8 @@ def test_experiments_declare_the_data_sets_they_accept():
     """The MNIST experiments accept the files; the others only the bundled digits; a bad name is refused."""
     reproduce._load_all()
     accept = {name for name, e in reproduce.EXPERIMENTS.items() if "mnist" in e.datasets}
-    assert accept == {"han2015-lenet300", "han2015-lenet5", "hinton2015", "ensemble", "lowrank-lenet300"}
+    assert accept == {"han2015-lenet300", "han2015-lenet5", "hinton2015", "ensemble", "lowrank-lenet300",
+                      "capstone-order"}
     with pytest.raises(ValueError, match="datasets=\\('imagenet',\\)"):
         reproduce.experiment("toy", dataset="none", scale="tiny", summary="test", datasets=("imagenet",))
 
