@@ -244,7 +244,7 @@ def run_fbs(run: Run, reductions=REDUCTIONS, get_base=None, get_fbs=fbs_model,
     """Accuracy, MACs and batch-1 latency of FBS and static pruning per reduction; the claims.
 
     Latency: `timed_images` test digits run one at a time, each choosing its own channels
-    (`blockdrop.per_image_ms`: one thread, the models taking turns, best of `rounds`)."""
+    (`blockdrop.per_image_ms`: one thread, the models taking turns, each image its best of `rounds`)."""
     base = (get_base or (lambda: zoo.trained(base_name(), progress=False)))().eval()
     test = data.loaders("mnist").test
     X = torch.cat([x for x, _ in test])[:200]
