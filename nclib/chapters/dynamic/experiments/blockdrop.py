@@ -116,13 +116,18 @@ def for_inference(pair: blockdrop.BlockDropNet) -> blockdrop.BlockDropNet:
     return blockdrop.BlockDropNet(fold_for_inference(pair.model), pair.policy_net, pair.alpha).eval()
 
 
-def per_image_ms(models, images: torch.Tensor, rounds: int = 5) -> list[float]:
+def per_image_ms(models, images: torch.Tensor, rounds: int = 5, chunk: int = 10) -> list[float]:
     """Each model's mean milliseconds per image, the images run one at a time (batch 1, each
-    with its own policy), one thread, freed memory kept for reuse. Each image counts with
-    its fastest of `rounds` runs, and the models take turns in every round, each running
-    all the images in a row (as it would deployed): a slow spell of the machine costs the
-    few calls it hits, not a whole pass (best of whole passes swung the full ResNet's
-    figure by 25% between runs, the per-image best by 6%)."""
+    with its own policy), one thread, freed memory kept for reuse.
+
+    Each image counts with its fastest of `rounds` runs, so a slow spell of the machine costs
+    the few calls it hits, not a whole pass (the best of whole passes swung the full ResNet's
+    figure by 25% between runs). The models take turns every `chunk` images, each running
+    them in a row after one untimed call that brings its weights back into the cache (as
+    they would be deployed): both see the machine as it is at that moment, and the ratio of
+    two models moves far less than when each ran all its images before the other."""
+    if rounds < 1 or chunk < 1:
+        raise ValueError(f"rounds={rounds!r}, chunk={chunk!r}: both must be at least 1")
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     measure.keep_freed_memory()
@@ -134,11 +139,13 @@ def per_image_ms(models, images: torch.Tensor, rounds: int = 5) -> list[float]:
                 for x in images[:5]:
                     model(x[None])  # warm-up
             for _ in range(rounds):
-                for i, model in enumerate(models):
-                    for j, x in enumerate(images):
-                        t0 = time.perf_counter()
-                        model(x[None])
-                        best[i][j] = min(best[i][j], time.perf_counter() - t0)
+                for start in range(0, len(images), chunk):
+                    for i, model in enumerate(models):
+                        model(images[start][None])  # untimed: this model's weights back in cache
+                        for j in range(start, min(start + chunk, len(images))):
+                            t0 = time.perf_counter()
+                            model(images[j][None])
+                            best[i][j] = min(best[i][j], time.perf_counter() - t0)
     finally:
         torch.set_num_threads(old)
     return [1000 * sum(b) / len(b) for b in best]
