@@ -73,11 +73,36 @@ def test_the_blockdrop_claims_hold():
 
 def test_gather_cost_rows_count_the_kept_channels():
     """One row per width: ceil(d x C) channels kept, the MAC ratio (C / k)^2, two timings."""
-    rows = E.gather_cost(widths=(16, 40), density=0.7, size=5, repeats=2)
+    rows = E.gather_cost(widths=(16, 40), density=0.7, size=5, repeats=2, seconds=0)
     assert [r["channels"] for r in rows] == [16, 40] and [r["kept"] for r in rows] == [12, 28]
     assert rows[1]["mac_ratio"] == pytest.approx((40 / 28) ** 2)
     assert all(r["dense_ms"] > 0 and r["skipping_ms"] > 0 for r in rows)
     assert rows[0]["speedup"] == pytest.approx(rows[0]["dense_ms"] / rows[0]["skipping_ms"])
+
+
+def test_gather_cost_alternates_the_two_ways_and_keeps_each_ones_fastest_call():
+    """Calls alternate one by one (after 3 warm-up turns); slow calls of either way, even in
+    most turns (where a median would take one), do not reach its figure: the fastest call."""
+    import time
+
+    order = []
+
+    def way(name, slow_turns):
+        def fn():
+            order.append(name)
+            if order.count(name) - 3 in slow_turns:  # that way's call in those timed turns
+                time.sleep(0.03)
+        return fn
+
+    ms = E.fbs._fastest_ms((way("a", {1, 2, 3}), way("b", {2})), repeats=4, seconds=0)
+    assert order == ["a", "b"] * 7 and all(m < 5 for m in ms)
+
+
+def test_gather_cost_names_a_bad_repeats_or_seconds():
+    with pytest.raises(ValueError, match="repeats=0"):
+        E.gather_cost(widths=(16,), repeats=0)
+    with pytest.raises(ValueError, match="seconds=-1"):
+        E.gather_cost(widths=(16,), seconds=-1)
 
 
 def test_per_image_ms_times_every_model_and_restores_the_threads():
