@@ -99,6 +99,7 @@ def test_gather_cost_alternates_the_two_ways_and_keeps_each_ones_fastest_call():
 
 
 def test_gather_cost_names_a_bad_repeats_or_seconds():
+    """No turns, or a negative time budget: the error names the argument and its value."""
     with pytest.raises(ValueError, match="repeats=0"):
         E.gather_cost(widths=(16,), repeats=0)
     with pytest.raises(ValueError, match="seconds=-1"):
@@ -141,5 +142,6 @@ def test_per_image_ms_keeps_each_images_fastest_run_so_a_slow_spell_costs_little
 
 
 def test_per_image_ms_names_a_bad_rounds_or_chunk():
+    """Zero rounds or images per turn would time nothing: the error names the value."""
     with pytest.raises(ValueError, match="chunk=0"):
         E.per_image_ms([torch.nn.Identity()], torch.randn(2, 1, 28, 28), chunk=0)

@@ -200,9 +200,8 @@ def skipping_difference(net: FBSNet, x: torch.Tensor, dtype: torch.dtype = torch
 
 
 def _fastest_ms(fns, repeats: int, seconds: float) -> list[float]:
-    """Each function's fastest call in milliseconds, the functions taking turns call by call
-    (so a slow spell of the machine hits all of them alike) for at least `repeats` turns and
-    at least `seconds` in all."""
+    """Each function's fastest call in ms, the functions taking turns call by call (a slow
+    spell of the machine hits all alike) for at least `repeats` turns and `seconds` in all."""
     best = [float("inf")] * len(fns)
     with torch.inference_mode():
         for _ in range(3):
@@ -230,8 +229,7 @@ def gather_cost(widths=(16, 32, 64, 128, 256), density: float = 0.7, size: int =
     lecture 06; the fastest of alternating calls held it at 0.85-0.93x in 8 runs, the
     256-channel row at 1.16-1.52x)."""
     if repeats < 1 or seconds < 0:
-        raise ValueError(f"repeats={repeats!r}, seconds={seconds!r}: repeats must be at least 1, "
-                         "seconds at least 0")
+        raise ValueError(f"repeats={repeats!r}, seconds={seconds!r}: need repeats >= 1, seconds >= 0")
     rows, g, old = [], torch.Generator().manual_seed(0), torch.get_num_threads()
     torch.set_num_threads(1)
     try:
